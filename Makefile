@@ -1,0 +1,128 @@
+# biofeed build. `make` builds the libraries, the `biofeed` command and the
+# tests; `make test` runs them; `make demo` packs and inspects sample data.
+# CUDA kernels are built when nvcc is found (or CUDA=1); CUDA=0 forces the
+# CPU-only library. WERROR=1 turns warnings into errors (CI does this).
+
+BUILD    ?= build
+PREFIX   ?= /usr/local
+CC       ?= gcc
+WERROR   ?= 0
+NVCC     ?= $(shell command -v nvcc 2>/dev/null || { test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc; })
+CUDA     ?= $(if $(NVCC),1,0)
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+PYTHON   ?= python3
+
+# Generated once per machine: runs the dependency installer, then records the
+# flags pkg-config gives. make re-reads itself after (re)making it.
+CONFIG_MK := $(BUILD)/config.mk
+PKGS := hdf5 htslib libtiff-4 libpng liburing libdeflate libisal libxxhash libsodium yaml-0.1 libcjson zlib
+include $(CONFIG_MK)
+$(CONFIG_MK): scripts/install-deps.sh Makefile
+	@mkdir -p $(@D)
+	@scripts/install-deps.sh
+	@{ echo "PKG_CFLAGS := $$(pkg-config --cflags $(PKGS))"; \
+	   echo "PKG_LIBS := $$(pkg-config --libs $(PKGS)) -lniftiio -lznz -lm -lpthread"; } > $@.tmp && mv $@.tmp $@
+
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter $(if $(filter 1,$(WERROR)),-Werror)
+CPPFLAGS += -D_GNU_SOURCE -Iinclude -Iloader -Ikernels -I/usr/include/nifti $(PKG_CFLAGS) -DBFD_CUDA=$(CUDA)
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -fPIC -fvisibility=hidden -ffp-contract=off -fopenmp $(WARN)
+LDLIBS  := $(PKG_LIBS) -fopenmp
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+LIB_SRC := $(wildcard loader/core/*.c loader/format/*.c loader/ingest/*.c loader/pack/*.c kernels/cpu/*.c)
+CLI_SRC := $(wildcard loader/cli/*.c)
+TEST_SRC := $(wildcard tests/unit/test_*.c)
+TEST_SUPPORT := $(wildcard tests/unit/support/*.c)
+
+ifeq ($(CUDA),1)
+CU_SRC  := $(wildcard kernels/cuda/*.cu)
+NVFLAGS := -O2 -std=c++17 -fmad=false -Xcompiler -fPIC,-fvisibility=hidden -Iinclude -Iloader -Ikernels \
+           -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+           -gencode arch=compute_90,code=compute_90
+LDLIBS  += -L$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt -lstdc++
+else
+LIB_SRC += $(wildcard kernels/cuda/*_stub.c)
+CU_SRC  :=
+endif
+
+OBJ      := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(CU_SRC:%.cu=$(BUILD)/obj/%.cu.o)
+SAN_OBJ  := $(LIB_SRC:%.c=$(BUILD)/san/%.o) $(CU_SRC:%.cu=$(BUILD)/obj/%.cu.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_SAN_OBJ := $(CLI_SRC:%.c=$(BUILD)/san/%.o)
+TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/san/%.o)
+
+LIB_A   := $(BUILD)/lib/libbiofeed.a
+LIB_SO  := $(BUILD)/lib/libbiofeed.so
+SAN_A   := $(BUILD)/san/libbiofeed.a
+BIN     := $(BUILD)/bin/biofeed
+SAN_BIN := $(BUILD)/tests/biofeed
+
+.PHONY: all lib test test-c test-python demo install clean sample-data venv
+all: $(LIB_A) $(LIB_SO) $(BIN) $(TEST_BIN) $(SAN_BIN)
+lib: $(LIB_A) $(LIB_SO)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+$(BUILD)/san/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) -MMD -MP -c $< -o $@
+$(BUILD)/obj/%.cu.o: %.cu
+	@mkdir -p $(@D)
+	$(NVCC) $(NVFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB_A): $(OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+$(SAN_A): $(SAN_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+$(LIB_SO): $(OBJ)
+	@mkdir -p $(@D)
+	$(CC) -shared -Wl,-soname,libbiofeed.so.$(firstword $(subst ., ,$(VERSION))) -o $@ $^ $(LDLIBS)
+$(BIN): $(CLI_OBJ) $(LIB_A)
+	@mkdir -p $(@D)
+	$(CC) -o $@ $^ $(LDLIBS)
+$(SAN_BIN): $(CLI_SAN_OBJ) $(SAN_A)
+	@mkdir -p $(@D)
+	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/tests/%: $(BUILD)/san/tests/unit/%.o $(TEST_SUPPORT_OBJ) $(SAN_A)
+	@mkdir -p $(@D)
+	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+VERSION := $(shell sed -n 's/^\#define BFD_VERSION_STRING "\(.*\)"/\1/p' include/biofeed/biofeed.h)
+
+# Python tests get h5py, numpy and pytest from a venv of their own.
+VENV := $(BUILD)/venv
+$(VENV)/.ok: tests/python/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q -r tests/python/requirements.txt
+	touch $@
+venv: $(VENV)/.ok
+
+sample-data:
+	scripts/fetch-sample-data.sh $(BUILD)/data
+
+test: all $(VENV)/.ok
+	BUILD=$(BUILD) scripts/run-tests.sh
+
+demo: $(BIN)
+	BUILD=$(BUILD) scripts/demo.sh
+
+install: $(LIB_A) $(LIB_SO) $(BIN)
+	install -d $(DESTDIR)$(PREFIX)/include/biofeed $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 644 include/biofeed/*.h $(DESTDIR)$(PREFIX)/include/biofeed/
+	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/libbiofeed.so.$(VERSION)
+	ln -sf libbiofeed.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libbiofeed.so.$(firstword $(subst ., ,$(VERSION)))
+	ln -sf libbiofeed.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libbiofeed.so
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@PRIVATE_LIBS@|$(LDLIBS)|' scripts/biofeed.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/biofeed.pc
+
+clean:
+	rm -rf $(BUILD)/obj $(BUILD)/san $(BUILD)/lib $(BUILD)/bin $(BUILD)/tests $(BUILD)/config.mk
+
+-include $(OBJ:.o=.d) $(SAN_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(CLI_SAN_OBJ:.o=.d)
