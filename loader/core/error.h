@@ -11,6 +11,10 @@
 #define BFD_PRINTF(a, b)
 #endif
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Sets this thread's message and returns s, so that failing paths read
  * `return bfdi_fail(BFD_ERR_IO, "...", ...);`. */
 bfd_status bfdi_fail(bfd_status s, const char *fmt, ...) BFD_PRINTF(2, 3);
@@ -26,6 +30,10 @@ bfd_status bfdi_wrap(bfd_status s, const char *fmt, ...) BFD_PRINTF(2, 3);
 void bfdi_clear_error(void);
 
 void bfdi_log(bfd_log_level level, const char *fmt, ...) BFD_PRINTF(2, 3);
+
+#ifdef __cplusplus
+}
+#endif
 
 /* Propagates a failing status from a call whose message is already set. */
 #define BFD_TRY(expr)                      \
