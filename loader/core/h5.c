@@ -7,17 +7,17 @@
 #include <string.h>
 
 static pthread_mutex_t h5_mutex = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t h5_once = PTHREAD_ONCE_INIT;
-
-static void h5_init(void) {
-  /* The library must not print: HDF5 errors reach the user via bfd_last_error. */
-  H5open();
-  H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
+static _Thread_local int h5_quiet;
 
 void bfdi_h5_lock(void) {
-  pthread_once(&h5_once, h5_init);
   pthread_mutex_lock(&h5_mutex);
+  /* The library must not print: HDF5 errors reach the user through
+   * bfd_last_error. A thread-safe HDF5 keeps this setting per thread. */
+  if (!h5_quiet) {
+    H5open();
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    h5_quiet = 1;
+  }
 }
 
 void bfdi_h5_unlock(void) { pthread_mutex_unlock(&h5_mutex); }

@@ -67,7 +67,17 @@ static int read_num_attr(hid_t loc, const char *name, hid_t mt, void *v) {
   return ok;
 }
 
+/* Opens an optional dataset "/group/name": H5Lexists fails (rather than
+ * saying no) when the group itself is missing, so look at the group first. */
 static hid_t open_opt(hid_t f, const char *path) {
+  char group[64];
+  const char *slash = strrchr(path, '/');
+  size_t n = (size_t)(slash - path);
+  if (n > 0 && n < sizeof group) {
+    memcpy(group, path, n);
+    group[n] = '\0';
+    if (H5Lexists(f, group, H5P_DEFAULT) <= 0) return H5I_INVALID_HID;
+  }
   return H5Lexists(f, path, H5P_DEFAULT) > 0 ? H5Dopen2(f, path, H5P_DEFAULT) : H5I_INVALID_HID;
 }
 

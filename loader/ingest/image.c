@@ -1,0 +1,39 @@
+/* Shared parts of the image readers: releasing a decoded image and choosing
+ * a reader from a file name's extension, case-insensitively, so that
+ * `IMG.TIF` and `scan.NII.GZ` from instrument software are picked up. */
+#include "ingest/image.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+void bfdi_image_free(bfdi_image *im) {
+  if (!im) return;
+  free(im->data);
+  memset(im, 0, sizeof *im);
+}
+
+/* A name that is only the extension (".tif", "dir/.png") is a hidden file,
+ * not an image, so the suffix must follow a non-empty stem. */
+static int has_suffix(const char *path, size_t len, const char *suffix) {
+  size_t n = strlen(suffix);
+  if (len <= n) return 0;
+  const char *tail = path + len - n;
+  return tail[-1] != '/' && strcasecmp(tail, suffix) == 0;
+}
+
+bfdi_image_format bfdi_image_format_of(const char *path) {
+  static const struct {
+    const char *suffix;
+    bfdi_image_format format;
+  } table[] = {
+      {".tif", BFDI_IMG_TIFF}, {".tiff", BFDI_IMG_TIFF}, {".png", BFDI_IMG_PNG},
+      {".nii", BFDI_IMG_NIFTI}, {".nii.gz", BFDI_IMG_NIFTI}, {".h5", BFDI_IMG_HDF5},
+      {".hdf5", BFDI_IMG_HDF5}, {".he5", BFDI_IMG_HDF5},
+  };
+  if (!path) return BFDI_IMG_NONE;
+  size_t len = strlen(path);
+  for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+    if (has_suffix(path, len, table[i].suffix)) return table[i].format;
+  return BFDI_IMG_NONE;
+}
