@@ -59,7 +59,7 @@ SAN_A   := $(BUILD)/san/libbiofeed.a
 BIN     := $(BUILD)/bin/biofeed
 SAN_BIN := $(BUILD)/tests/biofeed
 
-.PHONY: all lib test test-c test-python demo install clean sample-data venv
+.PHONY: all lib test demo install clean sample-data venv
 all: $(LIB_A) $(LIB_SO) $(BIN) $(TEST_BIN) $(SAN_BIN)
 lib: $(LIB_A) $(LIB_SO)
 
@@ -105,7 +105,8 @@ venv: $(VENV)/.ok
 sample-data:
 	scripts/fetch-sample-data.sh $(BUILD)/data
 
-test: all $(VENV)/.ok
+# Real-data tests skip (and say so) when the sample archives can't be fetched.
+test: all $(VENV)/.ok sample-data
 	BUILD=$(BUILD) scripts/run-tests.sh
 
 demo: $(BIN)
