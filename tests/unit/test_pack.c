@@ -559,6 +559,43 @@ static void test_mask_shape_mismatch(void **state) {
   assert_non_null(strstr(bfd_last_error(), "x.tif"));
 }
 
+/* Noise does not deflate: such chunks are stored shuffled only, marked in
+ * their filter mask, and must still read back exactly. */
+static void test_incompressible_chunks(void **state) {
+  fx *f = *state;
+  const uint32_t W = 300, H = 200;
+  uint8_t *px = malloc(W * H);
+  uint32_t x = 12345;
+  for (uint32_t i = 0; i < W * H; i++) {
+    x = x * 1664525u + 1013904223u;
+    px[i] = (uint8_t)(x >> 24);
+  }
+  const char *img = tu_path("%s/noise.tif", f->dir);
+  TIFF *t = TIFFOpen(img, "w");
+  TIFFSetField(t, TIFFTAG_IMAGEWIDTH, W);
+  TIFFSetField(t, TIFFTAG_IMAGELENGTH, H);
+  TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 8);
+  TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, 1);
+  TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_MINISBLACK);
+  TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, H);
+  for (uint32_t y = 0; y < H; y++) TIFFWriteScanline(t, px + y * W, y, 0);
+  TIFFClose(t);
+  bfd_pack_options o;
+  bfd_pack_options_init(&o);
+  o.compress_level = 12;
+  char out[512];
+  snprintf(out, sizeof out, "%s/out", f->dir);
+  assert_int_equal(pack1(out, img, &o), BFD_OK);
+  bfd_shard *s;
+  assert_int_equal(bfd_shard_open(tu_path("%s/img-g0-00000.h5", out), &s), BFD_OK);
+  uint8_t *got = malloc(W * H);
+  assert_int_equal(bfd_shard_image_read(s, 0, got, W * H), BFD_OK);
+  assert_memory_equal(got, px, W * H);
+  bfd_shard_close(s);
+  free(got);
+  free(px);
+}
+
 static void test_bad_arguments(void **state) {
   fx *f = *state;
   bfd_pack_options o;
@@ -600,6 +637,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_images_deflate, setup, teardown),
       cmocka_unit_test_setup_teardown(test_volume_and_shape_groups, setup, teardown),
       cmocka_unit_test_setup_teardown(test_mask_shape_mismatch, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_incompressible_chunks, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
