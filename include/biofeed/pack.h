@@ -16,6 +16,9 @@ typedef enum bfd_alphabet {
   BFD_ALPHABET_PROTEIN   /* the 26 letters, '*' and '-', either case */
 } bfd_alphabet;
 
+/* "dna", "rna", "protein" or "any". Never NULL. */
+BFD_API const char *bfd_alphabet_name(bfd_alphabet a);
+
 typedef enum bfd_invalid_policy {
   BFD_INVALID_ERROR = 0, /* fail, naming file, line and column */
   BFD_INVALID_REPLACE,   /* replace with N (nucleotides) or X (protein) */

@@ -79,15 +79,21 @@ static hid_t make_group(hid_t f, const char *name) {
   return g;
 }
 
-static hid_t create_mem_file(const char *path) {
+/* Takes the HDF5 lock and creates the in-memory file; finish() releases
+ * both. On failure the lock is already released. */
+static bfd_status begin(const char *path, hid_t *f) {
+  bfdi_h5_lock();
   hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
   H5Pset_fapl_core(fapl, 64u << 20, 0);
   hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
   H5Pset_obj_track_times(fcpl, 0);
-  hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
+  *f = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
   H5Pclose(fcpl);
   H5Pclose(fapl);
-  return f;
+  if (*f >= 0) return BFD_OK;
+  bfd_status st = bfdi_h5_fail("%s: creating the in-memory shard", path);
+  bfdi_h5_unlock();
+  return st;
 }
 
 /* Takes the in-memory file's bytes and closes it; the caller writes them. */
@@ -127,13 +133,8 @@ static bfd_status finish(hid_t f, const char *path, bfd_status st, bfdi_written 
 
 bfd_status bfdi_write_seq_shard(const char *path, const bfdi_seq_shard *s, const char *provenance,
                                 bfdi_written *out) {
-  bfdi_h5_lock();
-  hid_t f = create_mem_file(path);
-  if (f < 0) {
-    bfd_status st = bfdi_h5_fail("%s: creating the in-memory shard", path);
-    bfdi_h5_unlock();
-    return st;
-  }
+  hid_t f;
+  BFD_TRY(begin(path, &f));
   bfd_status st = BFD_OK;
   hid_t g = make_group(f, "seq");
   hid_t str = H5Tcopy(H5T_C_S1);
@@ -324,13 +325,8 @@ bfd_status bfdi_write_img_shard(const char *path, const bfdi_img_shard *s, const
                                 bfdi_written *out) {
   if (s->ndim != 3 && s->ndim != 4)
     return bfdi_fail(BFD_ERR_INTERNAL, "%s: image shard with %d sample axes", path, s->ndim);
-  bfdi_h5_lock();
-  hid_t f = create_mem_file(path);
-  if (f < 0) {
-    bfd_status st = bfdi_h5_fail("%s: creating the in-memory shard", path);
-    bfdi_h5_unlock();
-    return st;
-  }
+  hid_t f;
+  BFD_TRY(begin(path, &f));
   bfd_status st = BFD_OK;
   const char *comp = s->compress_level > 0 ? "deflate+shuffle" : "none";
   hid_t g = make_group(f, "img");

@@ -73,16 +73,6 @@ static int buf_reserve(fxbuf *b, size_t extra) {
   return 0;
 }
 
-static const char *alphabet_name(bfd_alphabet a) {
-  switch (a) {
-    case BFD_ALPHABET_DNA: return "dna";
-    case BFD_ALPHABET_RNA: return "rna";
-    case BFD_ALPHABET_PROTEIN: return "protein";
-    case BFD_ALPHABET_ANY: break;
-  }
-  return "any";
-}
-
 static void set_chars(uint8_t *t, const char *chars) {
   for (const char *c = chars; *c; c++) {
     t[(uint8_t)*c] = 1;
@@ -223,7 +213,7 @@ static bfd_status append_seq(bfdi_fastx *f, int *dropped) {
   return sticky(f, bfdi_fail(BFD_ERR_FORMAT,
                              "%s: line %llu, column %llu: invalid character %s for alphabet %s in "
                              "record '%.*s'; use --invalid replace (%s\xe2\x86\x92%c) or --invalid drop",
-                             f->path, ull(f->line_no), ull(bad + 1), what, alphabet_name(f->alphabet),
+                             f->path, ull(f->line_no), ull(bad + 1), what, bfd_alphabet_name(f->alphabet),
                              id_len(f), (const char *)f->name.p, hint, replacement(f, p[bad])));
 }
 

@@ -16,8 +16,6 @@
 
 #include "core/h5.h"
 
-/* One sample larger than this is treated as hostile. */
-#define MAX_SAMPLE_BYTES ((uint64_t)1 << 34)
 
 struct bfdi_h5src {
   char *path, *dataset;
@@ -31,21 +29,6 @@ struct bfdi_h5src {
   uint64_t shape[4];
   size_t nbytes;
 };
-
-static bfd_status check_readable(const char *path) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return bfdi_fail_errno(errno, "%s: cannot open the HDF5 file; check the path and permissions", path);
-  struct stat st;
-  int rc = fstat(fd, &st);
-  int err = errno;
-  close(fd);
-  if (rc != 0) return bfdi_fail_errno(err, "%s: cannot stat the HDF5 file", path);
-  if (S_ISDIR(st.st_mode))
-    return bfdi_fail(BFD_ERR_INVALID_ARG, "%s: is a directory, not an HDF5 file; pass the files inside it", path);
-  if (st.st_size == 0)
-    return bfdi_fail(BFD_ERR_FORMAT, "%s: the file is empty (0 bytes); re-export or re-copy it", path);
-  return BFD_OK;
-}
 
 static void dims_text(const hsize_t *dims, int rank, char *buf, size_t cap) {
   size_t n = 0;
@@ -212,7 +195,7 @@ static bfd_status open_locked(bfdi_h5src *s) {
     if (rem[i] == 0)
       return bfdi_fail(BFD_ERR_FORMAT, "%s: dataset %s (%s) has an empty axis besides the sample axis %d; samples "
                        "would hold no data", s->path, s->dataset, dtext, s->axis);
-    if (rem[i] > MAX_SAMPLE_BYTES / bytes)
+    if (rem[i] > BFDI_MAX_SAMPLE_BYTES / bytes)
       return bfdi_fail(BFD_ERR_NOMEM, "%s: dataset %s (%s): one sample exceeds the 16 GiB limit; use a smaller "
                        "sample or another sample axis", s->path, s->dataset, dtext);
     bytes *= rem[i];
@@ -249,7 +232,7 @@ bfd_status bfdi_h5src_open(const char *path, const char *dataset, int sample_axi
   if (!dataset || !dataset[0])
     return bfdi_fail(BFD_ERR_INVALID_ARG, "%s: no HDF5 dataset given; name the dataset that holds the samples "
                      "(e.g. /images)", path);
-  BFD_TRY(check_readable(path));
+  BFD_TRY(bfdi_image_check_file(path, "HDF5"));
   bfdi_h5src *s = calloc(1, sizeof *s);
   if (!s) return bfdi_fail(BFD_ERR_NOMEM, "%s: out of memory opening dataset %s", path, dataset);
   s->file = s->dset = s->fspace = s->mspace = H5I_INVALID_HID;

@@ -3,9 +3,13 @@
  * `IMG.TIF` and `scan.NII.GZ` from instrument software are picked up. */
 #include "ingest/image.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 void bfdi_image_free(bfdi_image *im) {
   if (!im) return;
@@ -36,4 +40,19 @@ bfdi_image_format bfdi_image_format_of(const char *path) {
   for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
     if (has_suffix(path, len, table[i].suffix)) return table[i].format;
   return BFDI_IMG_NONE;
+}
+
+bfd_status bfdi_image_check_file(const char *path, const char *kind) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return bfdi_fail_errno(errno, "%s: cannot open the %s file; check the path and permissions", path, kind);
+  struct stat st;
+  int rc = fstat(fd, &st);
+  int err = errno;
+  close(fd);
+  if (rc != 0) return bfdi_fail_errno(err, "%s: cannot stat the %s file", path, kind);
+  if (S_ISDIR(st.st_mode))
+    return bfdi_fail(BFD_ERR_INVALID_ARG, "%s: is a directory, not a %s file; pass the files inside it", path, kind);
+  if (st.st_size == 0)
+    return bfdi_fail(BFD_ERR_FORMAT, "%s: the file is empty (0 bytes); re-export or re-copy it", path);
+  return BFD_OK;
 }

@@ -20,6 +20,14 @@ typedef struct bfdi_image {
 
 void bfdi_image_free(bfdi_image *im);
 
+/* Samples larger than this are taken as a corrupt or hostile header. */
+#define BFDI_MAX_SAMPLE_BYTES ((uint64_t)1 << 34)
+
+/* The readers' first check, so that a missing, unreadable, empty file or a
+ * directory gets a clear reason (the libraries often give none): kind names
+ * the expected format, e.g. "TIFF". */
+bfd_status bfdi_image_check_file(const char *path, const char *kind);
+
 /* Which reader a file name selects; BFDI_IMG_NONE for other names. */
 typedef enum bfdi_image_format {
   BFDI_IMG_NONE = 0,

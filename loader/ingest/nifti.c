@@ -18,30 +18,11 @@
 
 #include "core/error.h"
 
-/* One sample larger than this is treated as hostile. */
-#define MAX_SAMPLE_BYTES ((uint64_t)1 << 34)
 
 static pthread_once_t quiet_once = PTHREAD_ONCE_INIT;
 
 /* niftiio prints its diagnostics to stderr at its default debug level. */
 static void quiet_nifti(void) { nifti_set_debug_level(0); }
-
-/* niftiio's own failure for a missing or unreadable file is a NULL with no
- * reason, so the reason is found out here first. */
-static bfd_status check_readable(const char *path) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return bfdi_fail_errno(errno, "%s: cannot open the NIfTI file; check the path and permissions", path);
-  struct stat st;
-  int rc = fstat(fd, &st);
-  int err = errno;
-  close(fd);
-  if (rc != 0) return bfdi_fail_errno(err, "%s: cannot stat the NIfTI file", path);
-  if (S_ISDIR(st.st_mode))
-    return bfdi_fail(BFD_ERR_INVALID_ARG, "%s: is a directory, not a NIfTI file; pass the files inside it", path);
-  if (st.st_size == 0)
-    return bfdi_fail(BFD_ERR_FORMAT, "%s: the file is empty (0 bytes); re-export or re-copy the image", path);
-  return BFD_OK;
-}
 
 static int dtype_of(int datatype, bfd_dtype *out) {
   switch (datatype) {
@@ -79,7 +60,7 @@ static bfd_status check_header(const char *path, const nifti_image *nim, const i
                      (long long)g[7]);
   uint64_t bytes = bfd_dtype_size(*dt);
   for (int i = 1; i <= 4; i++) {
-    if ((uint64_t)g[i] > MAX_SAMPLE_BYTES / bytes)
+    if ((uint64_t)g[i] > BFDI_MAX_SAMPLE_BYTES / bytes)
       return bfdi_fail(BFD_ERR_NOMEM, "%s: NIfTI volume %lldx%lldx%lldx%lld of %s exceeds the 16 GiB limit per "
                        "sample; split the volume", path, (long long)g[1], (long long)g[2], (long long)g[3],
                        (long long)g[4], bfd_dtype_name(*dt));
@@ -119,7 +100,7 @@ bfd_status bfdi_nifti_read(const char *path, bfdi_image *out) {
   if (!out) return bfdi_fail(BFD_ERR_INVALID_ARG, "bfdi_nifti_read: out is NULL");
   memset(out, 0, sizeof *out);
   if (!path) return bfdi_fail(BFD_ERR_INVALID_ARG, "bfdi_nifti_read: path is NULL");
-  BFD_TRY(check_readable(path));
+  BFD_TRY(bfdi_image_check_file(path, "NIfTI"));
   pthread_once(&quiet_once, quiet_nifti);
 
   nifti_image *nim = nifti_image_read(path, 0);

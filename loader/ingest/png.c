@@ -16,8 +16,6 @@
 
 #include "core/error.h"
 
-/* One sample larger than this is treated as hostile. */
-#define MAX_SAMPLE_BYTES ((uint64_t)1 << 34)
 
 typedef struct png_ctx {
   char msg[512];
@@ -90,7 +88,7 @@ static bfd_status decode(png_job *j, png_ctx *c) {
                      "supported; re-save as 8- or 16-bit gray, RGB or RGBA", j->path, out_depth, j->channels);
   j->esz = (size_t)out_depth / 8;
   uint64_t row = (uint64_t)w * (uint64_t)j->channels * j->esz;
-  if (w == 0 || h == 0 || row > MAX_SAMPLE_BYTES / h)
+  if (w == 0 || h == 0 || row > BFDI_MAX_SAMPLE_BYTES / h)
     return bfdi_fail(BFD_ERR_NOMEM, "%s: a %ux%u PNG with %d channels of %zu bytes exceeds the 16 GiB limit per "
                      "sample; split the image", j->path, (unsigned)w, (unsigned)h, j->channels, j->esz);
   size_t rowbytes = png_get_rowbytes(j->png, j->info);

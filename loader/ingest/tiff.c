@@ -20,8 +20,6 @@
 
 #include "core/error.h"
 
-/* One sample (the whole file) larger than this is treated as hostile. */
-#define MAX_SAMPLE_BYTES ((uint64_t)1 << 34)
 
 typedef struct tiff_ctx {
   const char *path;
@@ -115,21 +113,6 @@ static const char *sample_format_name(uint16_t s) {
     case SAMPLEFORMAT_COMPLEXIEEEFP: return "complex float";
   }
   return "unknown";
-}
-
-static bfd_status check_readable(const char *path) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return bfdi_fail_errno(errno, "%s: cannot open the TIFF file; check the path and permissions", path);
-  struct stat st;
-  int rc = fstat(fd, &st);
-  int err = errno;
-  close(fd);
-  if (rc != 0) return bfdi_fail_errno(err, "%s: cannot stat the TIFF file", path);
-  if (S_ISDIR(st.st_mode))
-    return bfdi_fail(BFD_ERR_INVALID_ARG, "%s: is a directory, not a TIFF file; pass the files inside it", path);
-  if (st.st_size == 0)
-    return bfdi_fail(BFD_ERR_FORMAT, "%s: the file is empty (0 bytes); re-export or re-copy the image", path);
-  return BFD_OK;
 }
 
 static bfd_status read_fmt(TIFF *tif, tiff_ctx *c, uint32_t page, page_fmt *f) {
@@ -268,7 +251,7 @@ static bfd_status decode_tiles(TIFF *tif, tiff_ctx *c, uint32_t page, const page
     return bfdi_fail(BFD_ERR_FORMAT, "%s: page %u of %u: tiled but TileWidth/TileLength is missing or zero; the "
                      "file is corrupt, re-export it", c->path, page + 1, c->npages);
   uint64_t tile_bytes = (uint64_t)tw * th;
-  if (tile_bytes > MAX_SAMPLE_BYTES / ((uint64_t)per_tile_spp * esz))
+  if (tile_bytes > BFDI_MAX_SAMPLE_BYTES / ((uint64_t)per_tile_spp * esz))
     return bfdi_fail(BFD_ERR_FORMAT, "%s: page %u of %u: tiles of %ux%u are absurdly large; the file is corrupt, "
                      "re-export it", c->path, page + 1, c->npages, tw, th);
   size_t src_row = (size_t)tw * per_tile_spp * esz;
@@ -325,7 +308,7 @@ static bfd_status read_pages(TIFF *tif, tiff_ctx *c, bfd_pages_as pages_as, bfdi
 
   size_t esz = first.bps / 8;
   uint64_t plane = (uint64_t)first.w * first.h;
-  if (plane > MAX_SAMPLE_BYTES / esz / first.spp / c->npages)
+  if (plane > BFDI_MAX_SAMPLE_BYTES / esz / first.spp / c->npages)
     return bfdi_fail(BFD_ERR_NOMEM, "%s: %u page(s) of %ux%u pixels x %u samples x %zu bytes exceed the 16 GiB "
                      "limit per sample; split the file", c->path, c->npages, first.w, first.h, first.spp, esz);
   size_t plane_bytes = (size_t)(plane * esz);
@@ -392,7 +375,7 @@ bfd_status bfdi_tiff_read(const char *path, bfd_pages_as pages_as, bfdi_image *o
   if (pages_as != BFD_PAGES_AS_Z && pages_as != BFD_PAGES_AS_C)
     return bfdi_fail(BFD_ERR_INVALID_ARG, "%s: pages_as %d is not BFD_PAGES_AS_Z (0) or BFD_PAGES_AS_C (1)", path,
                      (int)pages_as);
-  BFD_TRY(check_readable(path));
+  BFD_TRY(bfdi_image_check_file(path, "TIFF"));
   pthread_once(&quiet_once, quiet_libtiff);
 
   tiff_ctx ctx = {.path = path};

@@ -159,21 +159,11 @@ static bfd_status collect_inputs(bfdi_packer *p, const char *const *inputs, size
   return st;
 }
 
-static const char *alphabet_name(bfd_alphabet a) {
-  switch (a) {
-    case BFD_ALPHABET_DNA: return "dna";
-    case BFD_ALPHABET_RNA: return "rna";
-    case BFD_ALPHABET_PROTEIN: return "protein";
-    case BFD_ALPHABET_ANY: break;
-  }
-  return "any";
-}
-
 static cJSON *options_json(const bfd_pack_options *o, bfd_kind kind) {
   static const char *const inv[] = {"error", "replace", "drop"};
   cJSON *j = cJSON_CreateObject();
   if (kind == BFD_KIND_SEQUENCE) {
-    cJSON_AddStringToObject(j, "alphabet", alphabet_name(o->alphabet));
+    cJSON_AddStringToObject(j, "alphabet", bfd_alphabet_name(o->alphabet));
     cJSON_AddStringToObject(j, "invalid", inv[o->on_invalid]);
     cJSON_AddNumberToObject(j, "min_length", (double)o->min_length);
     cJSON_AddNumberToObject(j, "max_length", (double)o->max_length);
@@ -281,7 +271,7 @@ static bfd_status write_manifest(bfdi_packer *p, const char *tmp) {
   cJSON_AddItemToObject(m, "options", cJSON_Parse(p->options_json));
   cJSON *schema = cJSON_AddObjectToObject(m, "schema");
   if (p->kind == BFD_KIND_SEQUENCE) {
-    cJSON_AddStringToObject(schema, "alphabet", alphabet_name(p->o->alphabet));
+    cJSON_AddStringToObject(schema, "alphabet", bfd_alphabet_name(p->o->alphabet));
     cJSON_AddBoolToObject(schema, "quality", p->seq_quality);
   } else {
     cJSON_AddItemToObject(schema, "groups", cJSON_CreateArray());

@@ -12,6 +12,7 @@
 
 #include "core/fileio.h"
 #include "ingest/image.h"
+#include "core/grow.h"
 #include "pack/pack_internal.h"
 
 typedef struct img_job {
@@ -240,20 +241,6 @@ static bfd_status read_label(const char *image, const bfdi_image *im, const char
   return st;
 }
 
-static int grow(void **buf, size_t *cap, size_t need, size_t esize) {
-  if (need <= *cap) return 1;
-  size_t c = *cap ? *cap : 8;
-  while (c < need) {
-    if (c > SIZE_MAX / 2 / esize) return 0;
-    c *= 2;
-  }
-  void *nb = realloc(*buf, c * esize);
-  if (!nb) return 0;
-  *buf = nb;
-  *cap = c;
-  return 1;
-}
-
 static size_t sample_bytes(const img_group *g) {
   size_t b = bfd_dtype_size(g->dtype);
   for (int k = 0; k < g->ndim; k++) b *= g->shape[k];
@@ -302,7 +289,7 @@ static bfd_status find_group(bfdi_packer *p, const bfdi_image *im, const bfdi_im
       return BFD_OK;
     }
   }
-  if (!grow((void **)&s->g, &s->cap, s->n + 1, sizeof *s->g)) return bfdi_fail(BFD_ERR_NOMEM, "out of memory");
+  if (!bfdi_grow((void **)&s->g, &s->cap, s->n + 1, sizeof *s->g)) return bfdi_fail(BFD_ERR_NOMEM, "out of memory");
   img_group *g = &s->g[s->n];
   memset(g, 0, sizeof *g);
   g->dtype = im->dtype;
@@ -356,7 +343,7 @@ static bfd_status add_sample(bfdi_packer *p, size_t input, const bfdi_image *im,
   if (cls) j->classes[n] = *cls;
   j->n++;
   if (!j->n_srcs || j->srcs[j->n_srcs - 1] != input) {
-    if (!grow((void **)&j->srcs, &j->srcs_cap, j->n_srcs + 1, sizeof *j->srcs))
+    if (!bfdi_grow((void **)&j->srcs, &j->srcs_cap, j->n_srcs + 1, sizeof *j->srcs))
       return bfdi_fail(BFD_ERR_NOMEM, "out of memory");
     j->srcs[j->n_srcs++] = input;
   }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "ingest/fastx.h"
+#include "core/grow.h"
 #include "pack/pack_internal.h"
 
 typedef struct seq_job {
@@ -35,26 +36,11 @@ static void seq_release(bfdi_job *j) {
   free(s->srcs);
 }
 
-/* Grows *buf to hold at least need elements of esize bytes (doubling). */
-static int grow(void **buf, size_t *cap, size_t need, size_t esize) {
-  if (need <= *cap) return 1;
-  size_t c = *cap ? *cap : 1024;
-  while (c < need) {
-    if (c > SIZE_MAX / 2 / esize) return 0;
-    c *= 2;
-  }
-  void *nb = realloc(*buf, c * esize);
-  if (!nb) return 0;
-  *buf = nb;
-  *cap = c;
-  return 1;
-}
-
 static seq_job *new_job(void) {
   seq_job *s = calloc(1, sizeof *s);
   if (!s) return NULL;
   s->job.release = seq_release;
-  if (!grow((void **)&s->off, &s->off_cap, 1, sizeof *s->off)) {
+  if (!bfdi_grow((void **)&s->off, &s->off_cap, 1, sizeof *s->off)) {
     free(s);
     return NULL;
   }
@@ -63,12 +49,12 @@ static seq_job *new_job(void) {
 }
 
 static bfd_status append(seq_job *s, const bfdi_seqrec *r, size_t input) {
-  if (!grow((void **)&s->data, &s->cap, s->len + r->seq_len, 1) ||
-      (r->qual && !grow((void **)&s->qual, &s->qcap, s->len + r->seq_len, 1)) ||
-      !grow((void **)&s->names, &s->names_cap, s->names_len + r->name_len + 1, 1) ||
-      !grow((void **)&s->off, &s->off_cap, s->n + 2, sizeof *s->off) ||
-      !grow((void **)&s->crc, &s->crc_cap, s->n + 1, sizeof *s->crc) ||
-      !grow((void **)&s->name_off, &s->name_off_cap, s->n + 1, sizeof *s->name_off))
+  if (!bfdi_grow((void **)&s->data, &s->cap, s->len + r->seq_len, 1) ||
+      (r->qual && !bfdi_grow((void **)&s->qual, &s->qcap, s->len + r->seq_len, 1)) ||
+      !bfdi_grow((void **)&s->names, &s->names_cap, s->names_len + r->name_len + 1, 1) ||
+      !bfdi_grow((void **)&s->off, &s->off_cap, s->n + 2, sizeof *s->off) ||
+      !bfdi_grow((void **)&s->crc, &s->crc_cap, s->n + 1, sizeof *s->crc) ||
+      !bfdi_grow((void **)&s->name_off, &s->name_off_cap, s->n + 1, sizeof *s->name_off))
     return bfdi_fail(BFD_ERR_NOMEM, "out of memory holding a %zu-byte record", r->seq_len);
   memcpy(s->data + s->len, r->seq, r->seq_len);
   if (r->qual) memcpy(s->qual + s->len, r->qual, r->seq_len);
@@ -81,7 +67,7 @@ static bfd_status append(seq_job *s, const bfdi_seqrec *r, size_t input) {
   s->n++;
   s->off[s->n] = s->len;
   if (!s->n_srcs || s->srcs[s->n_srcs - 1] != input) {
-    if (!grow((void **)&s->srcs, &s->srcs_cap, s->n_srcs + 1, sizeof *s->srcs))
+    if (!bfdi_grow((void **)&s->srcs, &s->srcs_cap, s->n_srcs + 1, sizeof *s->srcs))
       return bfdi_fail(BFD_ERR_NOMEM, "out of memory");
     s->srcs[s->n_srcs++] = input;
   }
@@ -103,10 +89,7 @@ static bfd_status submit(bfdi_packer *p, seq_job *s, uint64_t index) {
   }
   for (size_t i = 0; i < s->n; i++) s->name_ptrs[i] = s->names + s->name_off[i];
   s->job.seq = (bfdi_seq_shard){s->n, s->data, s->off, s->crc, s->name_ptrs, s->qual,
-                                p->o->alphabet == BFD_ALPHABET_DNA       ? "dna"
-                                : p->o->alphabet == BFD_ALPHABET_RNA     ? "rna"
-                                : p->o->alphabet == BFD_ALPHABET_PROTEIN ? "protein"
-                                                                         : "any"};
+                                bfd_alphabet_name(p->o->alphabet)};
   s->job.bytes = s->len;
   return bfdi_packer_submit(p, &s->job);
 }

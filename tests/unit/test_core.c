@@ -81,25 +81,14 @@ static void test_hash_file_matches_memory(void **state) {
   free(d);
 }
 
-static size_t budget;
-static ssize_t limited_write(int fd, const void *b, size_t n) {
-  if (budget == 0) {
-    errno = ENOSPC;
-    return -1;
-  }
-  size_t k = n < budget ? n : budget;
-  budget -= k;
-  return write(fd, b, k);
-}
-
 static void test_write_new_file_cleans_up_on_full_disk(void **state) {
   (void)state;
   char *d = tu_mkdtemp("core");
   const char *p = tu_path("%s/out.bin", d);
   char data[10000];
   memset(data, 'x', sizeof data);
-  budget = 4096;
-  bfdi_set_write_hook(limited_write);
+  tu_disk_budget = 4096;
+  bfdi_set_write_hook(tu_write_until_full);
   assert_int_equal(bfdi_write_new_file(p, data, sizeof data), BFD_ERR_NO_SPACE);
   bfdi_set_write_hook(NULL);
   assert_non_null(strstr(bfd_last_error(), "out.bin"));

@@ -19,6 +19,7 @@
 #include <zlib.h>
 
 #include "ingest/fastx.h"
+#include "support/testutil.h"
 
 static char tmpdir[64];
 
@@ -30,17 +31,8 @@ static int make_dir(void **state) {
 
 static int remove_dir(void **state) {
   (void)state;
-  DIR *d = opendir(tmpdir);
-  if (!d) return -1;
-  struct dirent *e;
-  char p[512];
-  while ((e = readdir(d)) != NULL) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-    snprintf(p, sizeof p, "%s/%s", tmpdir, e->d_name);
-    unlink(p);
-  }
-  closedir(d);
-  return rmdir(tmpdir);
+  tu_rmtree(tmpdir);
+  return 0;
 }
 
 /* Paths live in a small ring so that a test can hold a few at once. */

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "ingest/image.h"
+#include "support/testutil.h"
 
 static char tmpdir[64];
 
@@ -37,17 +38,8 @@ static int group_setup(void **state) {
 
 static int group_teardown(void **state) {
   (void)state;
-  DIR *d = opendir(tmpdir);
-  if (!d) return -1;
-  struct dirent *e;
-  char p[512];
-  while ((e = readdir(d)) != NULL) {
-    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-    snprintf(p, sizeof p, "%s/%s", tmpdir, e->d_name);
-    unlink(p);
-  }
-  closedir(d);
-  return rmdir(tmpdir);
+  tu_rmtree(tmpdir);
+  return 0;
 }
 
 static const char *tpath(char *buf, size_t cap, const char *name) {

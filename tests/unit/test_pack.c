@@ -210,17 +210,6 @@ static void test_deterministic_bytes(void **state) {
   free(b);
 }
 
-static size_t budget;
-static ssize_t full_after_budget(int fd, const void *b, size_t n) {
-  if (budget == 0) {
-    errno = ENOSPC;
-    return -1;
-  }
-  size_t k = n < budget ? n : budget;
-  budget -= k;
-  return write(fd, b, k);
-}
-
 /* After a failed pack the directory must hold exactly what it held before. */
 static void test_full_disk_keeps_previous_pack(void **state) {
   fx *f = *state;
@@ -244,8 +233,8 @@ static void test_full_disk_keeps_previous_pack(void **state) {
   bfd_pack_options o;
   bfd_pack_options_init(&o);
   o.shard_bytes = 20000;
-  budget = 70000;
-  bfdi_set_write_hook(full_after_budget);
+  tu_disk_budget = 70000;
+  bfdi_set_write_hook(tu_write_until_full);
   assert_int_equal(pack1(out, in2, &o), BFD_ERR_NO_SPACE);
   bfdi_set_write_hook(NULL);
   assert_non_null(strstr(bfd_last_error(), "out/.seq-"));

@@ -2,6 +2,7 @@
 #include "testutil.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,4 +87,16 @@ const char *tu_path(const char *fmt, ...) {
   vsnprintf(b, 4096, fmt, ap);
   va_end(ap);
   return b;
+}
+
+size_t tu_disk_budget;
+
+ssize_t tu_write_until_full(int fd, const void *buf, size_t n) {
+  if (tu_disk_budget == 0) {
+    errno = ENOSPC;
+    return -1;
+  }
+  size_t k = n < tu_disk_budget ? n : tu_disk_budget;
+  tu_disk_budget -= k;
+  return write(fd, buf, k);
 }

@@ -21,4 +21,10 @@ int tu_exists(const char *dir, const char *name);
 /* snprintf into a static rotating buffer: for building paths in tests. */
 const char *tu_path(const char *fmt, ...);
 
+/* A write(2) stand-in for bfdi_set_write_hook: the disk is full (ENOSPC)
+ * after tu_disk_budget more bytes. */
+extern size_t tu_disk_budget;
+#include <sys/types.h>
+ssize_t tu_write_until_full(int fd, const void *buf, size_t n);
+
 #endif

@@ -1,5 +1,5 @@
-/* Element types shared by shards, ingest and ops: sizes and numpy names. */
-#include "biofeed/shard.h"
+/* Names of the public enums (element types, alphabets) and element sizes. */
+#include "biofeed/pack.h"
 
 size_t bfd_dtype_size(bfd_dtype t) {
   switch (t) {
@@ -25,4 +25,14 @@ const char *bfd_dtype_name(bfd_dtype t) {
     case BFD_DTYPE_FLOAT32: return "float32";
   }
   return "unknown";
+}
+
+const char *bfd_alphabet_name(bfd_alphabet a) {
+  switch (a) {
+    case BFD_ALPHABET_DNA: return "dna";
+    case BFD_ALPHABET_RNA: return "rna";
+    case BFD_ALPHABET_PROTEIN: return "protein";
+    case BFD_ALPHABET_ANY: break;
+  }
+  return "any";
 }
