@@ -29,25 +29,35 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -fPIC -fvisibility=hidden -ffp-contract=off -fopenmp $(WARN)
 LDLIBS  := $(PKG_LIBS) -fopenmp
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+# The sanitized (test) library always has the CUDA backend, on the emulator.
+SAN_CPPFLAGS = $(filter-out -DBFD_CUDA=%,$(CPPFLAGS)) -DBFD_CUDA=1
 
-LIB_SRC := $(wildcard loader/core/*.c loader/format/*.c loader/ingest/*.c loader/pack/*.c kernels/cpu/*.c)
+LIB_SRC := $(wildcard loader/core/*.c loader/format/*.c loader/ingest/*.c loader/io/*.c loader/pack/*.c kernels/cpu/*.c)
 CLI_SRC := $(wildcard loader/cli/*.c)
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 TEST_SUPPORT := $(wildcard tests/unit/support/*.c)
 
+# Test builds run the CUDA kernels on the CPU: every kernels/cuda/*.cu is
+# compiled by g++ against the emulator (kernels/emu) into the sanitized
+# library, whether or not nvcc exists. The stubs are for CUDA=0 builds only.
+CXX     ?= g++
+CU_ALL  := $(wildcard kernels/cuda/*.cu)
+STUB_SRC := $(wildcard kernels/cuda/*_stub.c)
+EMU_SRC := $(wildcard kernels/emu/*.cc)
+EMUFLAGS := -x c++ -std=c++17 -Ikernels/emu/include -include kernels/emu/cuda_emu.h
+
 ifeq ($(CUDA),1)
-CU_SRC  := $(wildcard kernels/cuda/*.cu)
+CU_SRC  := $(CU_ALL)
 NVFLAGS := -O2 -std=c++17 -fmad=false -Xcompiler -fPIC,-fvisibility=hidden -Iinclude -Iloader -Ikernels \
            -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
            -gencode arch=compute_90,code=compute_90
 LDLIBS  += -L$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt -lstdc++
 else
-LIB_SRC += $(wildcard kernels/cuda/*_stub.c)
 CU_SRC  :=
 endif
 
-OBJ      := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(CU_SRC:%.cu=$(BUILD)/obj/%.cu.o)
-SAN_OBJ  := $(LIB_SRC:%.c=$(BUILD)/san/%.o) $(CU_SRC:%.cu=$(BUILD)/obj/%.cu.o)
+OBJ      := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(if $(filter 1,$(CUDA)),$(CU_SRC:%.cu=$(BUILD)/obj/%.cu.o),$(STUB_SRC:%.c=$(BUILD)/obj/%.o))
+SAN_OBJ  := $(LIB_SRC:%.c=$(BUILD)/san/%.o) $(CU_ALL:%.cu=$(BUILD)/san/%.emu.o) $(EMU_SRC:%.cc=$(BUILD)/san/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_SAN_OBJ := $(CLI_SRC:%.c=$(BUILD)/san/%.o)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -68,10 +78,16 @@ $(BUILD)/obj/%.o: %.c
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 $(BUILD)/san/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(SANFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(SAN_CPPFLAGS) $(CFLAGS) $(SANFLAGS) -MMD -MP -c $< -o $@
 $(BUILD)/obj/%.cu.o: %.cu
 	@mkdir -p $(@D)
 	$(NVCC) $(NVFLAGS) -MMD -MP -c $< -o $@
+$(BUILD)/san/%.emu.o: %.cu
+	@mkdir -p $(@D)
+	$(CXX) $(EMUFLAGS) $(SAN_CPPFLAGS) -O1 -g -fPIC -ffp-contract=off $(WARN:-Wstrict-prototypes=) $(SANFLAGS) -MMD -MP -c $< -o $@
+$(BUILD)/san/%.o: %.cc
+	@mkdir -p $(@D)
+	$(CXX) -std=c++17 $(SAN_CPPFLAGS) -O1 -g -fPIC -ffp-contract=off $(WARN:-Wstrict-prototypes=) $(SANFLAGS) -MMD -MP -c $< -o $@
 
 $(LIB_A): $(OBJ)
 	@mkdir -p $(@D)
@@ -87,10 +103,10 @@ $(BIN): $(CLI_OBJ) $(LIB_A)
 	$(CC) -o $@ $^ $(LDLIBS)
 $(SAN_BIN): $(CLI_SAN_OBJ) $(SAN_A)
 	@mkdir -p $(@D)
-	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS) -lstdc++
 $(BUILD)/tests/%: $(BUILD)/san/tests/unit/%.o $(TEST_SUPPORT_OBJ) $(SAN_A)
 	@mkdir -p $(@D)
-	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+	$(CC) $(SANFLAGS) -o $@ $^ $(LDLIBS) -lcmocka -lstdc++
 
 VERSION := $(shell sed -n 's/^\#define BFD_VERSION_STRING "\(.*\)"/\1/p' include/biofeed/biofeed.h)
 

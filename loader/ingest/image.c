@@ -3,6 +3,8 @@
  * `IMG.TIF` and `scan.NII.GZ` from instrument software are picked up. */
 #include "ingest/image.h"
 
+#include "core/error.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>

@@ -1,0 +1,9 @@
+/* The CUDA emulator's stand-in for <cuda_runtime.h>: kernels/cuda/*.cu are
+ * compiled with g++ against this header for the test builds, so the very
+ * kernel code runs on the CPU (see cuda_emu.h). */
+#ifndef BFD_EMU_CUDA_RUNTIME_H
+#define BFD_EMU_CUDA_RUNTIME_H
+
+#include "../cuda_emu.h"
+
+#endif
