@@ -36,6 +36,7 @@ LIB_SRC := $(wildcard loader/core/*.c loader/format/*.c loader/ingest/*.c loader
 CLI_SRC := $(wildcard loader/cli/*.c)
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 TEST_SUPPORT := $(wildcard tests/unit/support/*.c)
+TEST_SUPPORT_CU := $(wildcard tests/unit/support/*.cu)
 
 # Test builds run the CUDA kernels on the CPU: every kernels/cuda/*.cu is
 # compiled by g++ against the emulator (kernels/emu) into the sanitized
@@ -61,7 +62,7 @@ SAN_OBJ  := $(LIB_SRC:%.c=$(BUILD)/san/%.o) $(CU_ALL:%.cu=$(BUILD)/san/%.emu.o) 
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_SAN_OBJ := $(CLI_SRC:%.c=$(BUILD)/san/%.o)
 TEST_BIN := $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
-TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/san/%.o)
+TEST_SUPPORT_OBJ := $(TEST_SUPPORT:%.c=$(BUILD)/san/%.o) $(TEST_SUPPORT_CU:%.cu=$(BUILD)/san/%.emu.o)
 
 LIB_A   := $(BUILD)/lib/libbiofeed.a
 LIB_SO  := $(BUILD)/lib/libbiofeed.so
