@@ -3,6 +3,8 @@
 # CUDA kernels are built when nvcc is found (or CUDA=1); CUDA=0 forces the
 # CPU-only library. WERROR=1 turns warnings into errors (CI does this).
 
+.DEFAULT_GOAL := all
+
 BUILD    ?= build
 PREFIX   ?= /usr/local
 CC       ?= gcc

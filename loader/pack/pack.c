@@ -217,20 +217,46 @@ void bfdi_progress(bfdi_packer *p, uint64_t current_input_bytes, int force) {
   p->o->progress(&pr, p->o->progress_user);
 }
 
-/* Leftovers of a pack that was killed: temporary files whose writer process
- * is gone. Files of a pack still running (another pid) are left alone. */
-static void remove_stale_tmp(const char *dir) {
+/* The pid in a name ".NAME.<tag>.PID", if that process is gone; else 0. */
+static long dead_pid(const char *name, const char *tag, size_t *name_len) {
+  const char *t = strstr(name, tag);
+  if (name[0] != '.' || !t) return 0;
+  long pid = strtol(t + strlen(tag), NULL, 10);
+  if (pid <= 0 || kill((pid_t)pid, 0) == 0 || errno != ESRCH) return 0;
+  *name_len = (size_t)(t - name - 1);
+  return pid;
+}
+
+/* Leftovers of a pack that was killed. Temporaries (".NAME.tmp.PID") are
+ * removed. Backups (".NAME.old.PID") are the previous dataset, moved aside
+ * during a commit: if that commit never placed its manifest they are put
+ * back, which restores the previous dataset; otherwise they are removed.
+ * Files of a pack still running (its pid alive) are left alone. */
+static void recover_dir(const char *dir) {
+  char *manifest = bfdi_path_join(dir, "manifest.json");
+  int have_manifest = manifest && access(manifest, F_OK) == 0;
+  free(manifest);
   DIR *d = opendir(dir);
   if (!d) return;
   struct dirent *e;
   while ((e = readdir(d))) {
-    const char *t = strstr(e->d_name, ".tmp.");
-    if (e->d_name[0] != '.' || !t) continue;
-    long pid = strtol(t + 5, NULL, 10);
-    if (pid > 0 && (kill((pid_t)pid, 0) == 0 || errno != ESRCH)) continue;
-    char *full = bfdi_path_join(dir, e->d_name);
-    if (full) unlink(full);
+    size_t n = 0;
+    char *full = NULL, *orig = NULL;
+    if (dead_pid(e->d_name, ".tmp.", &n)) {
+      full = bfdi_path_join(dir, e->d_name);
+      if (full) unlink(full);
+    } else if (dead_pid(e->d_name, ".old.", &n)) {
+      full = bfdi_path_join(dir, e->d_name);
+      char *name = strndup(e->d_name + 1, n);
+      orig = name ? bfdi_path_join(dir, name) : NULL;
+      free(name);
+      if (full && orig && !have_manifest && rename(full, orig) == 0)
+        bfdi_log(BFD_LOG_WARN, "restored %s from an interrupted pack", orig);
+      else if (full)
+        unlink(full);
+    }
     free(full);
+    free(orig);
   }
   closedir(d);
 }
@@ -306,26 +332,75 @@ static bfd_status write_manifest(bfdi_packer *p, const char *tmp) {
   return st;
 }
 
+/* One file replaced during commit: where the old one went, whether the new
+ * one is in place yet. */
+typedef struct swap {
+  char *final, *backup;
+  int placed;
+} swap;
+
+/* Moves an existing file aside as ".NAME.old.PID". */
+static bfd_status back_up(const char *dir, const char *name, swap *sw) {
+  char bname[512];
+  snprintf(bname, sizeof bname, ".%s.old.%ld", name, (long)getpid());
+  sw->final = bfdi_path_join(dir, name);
+  if (!sw->final) return bfdi_fail(BFD_ERR_NOMEM, "out of memory");
+  struct stat sb;
+  if (lstat(sw->final, &sb) != 0) return BFD_OK;
+  if (!S_ISREG(sb.st_mode))
+    return bfdi_fail(BFD_ERR_IO, "%s: is in the way of a shard and is not a file; move it out of %s", sw->final,
+                     dir);
+  sw->backup = bfdi_path_join(dir, bname);
+  if (!sw->backup) return bfdi_fail(BFD_ERR_NOMEM, "out of memory");
+  bfd_status st = bfdi_rename(sw->final, sw->backup);
+  if (st != BFD_OK) {
+    free(sw->backup);
+    sw->backup = NULL;
+  }
+  return st;
+}
+
+/* Publishes the pack. The previous manifest and every file about to be
+ * replaced are first moved aside, so that at no moment does a manifest list
+ * a shard it did not write; on any failure the new files are removed and
+ * the old ones put back. A crash midway leaves no manifest (nothing looks
+ * complete) and the next pack in this directory restores the old one. */
 static bfd_status commit(bfdi_packer *p) {
+  const char *dir = p->o->out_dir;
   qsort(p->shards, p->n_shards, sizeof *p->shards, cmp_entry);
   char tmp_name[64];
   snprintf(tmp_name, sizeof tmp_name, ".manifest.json.tmp.%ld", (long)getpid());
-  char *tmp = bfdi_path_join(p->o->out_dir, tmp_name), *final = bfdi_path_join(p->o->out_dir, "manifest.json");
-  bfd_status st = tmp && final ? write_manifest(p, tmp) : bfdi_fail(BFD_ERR_NOMEM, "out of memory");
-  for (size_t i = 0; i < p->n_shards && st == BFD_OK; i++) {
-    char *dst = bfdi_path_join(p->o->out_dir, p->shards[i].name);
-    st = dst ? bfdi_rename(p->shards[i].tmp_path, dst) : bfdi_fail(BFD_ERR_NOMEM, "out of memory");
-    free(dst);
+  char *tmp = bfdi_path_join(dir, tmp_name);
+  size_t n = p->n_shards + 1; /* the shards, then manifest.json */
+  swap *sw = calloc(n, sizeof *sw);
+  bfd_status st = tmp && sw ? write_manifest(p, tmp) : bfdi_fail(BFD_ERR_NOMEM, "out of memory");
+  if (st == BFD_OK) st = back_up(dir, "manifest.json", &sw[n - 1]);
+  for (size_t i = 0; i + 1 < n && st == BFD_OK; i++) st = back_up(dir, p->shards[i].name, &sw[i]);
+  for (size_t i = 0; i + 1 < n && st == BFD_OK; i++) {
+    st = bfdi_rename(p->shards[i].tmp_path, sw[i].final);
     if (st == BFD_OK) {
+      sw[i].placed = 1;
       free(p->shards[i].tmp_path);
       p->shards[i].tmp_path = NULL;
     }
   }
-  if (st == BFD_OK) st = bfdi_rename(tmp, final);
-  if (st == BFD_OK) st = bfdi_fsync_dir(p->o->out_dir);
+  if (st == BFD_OK) {
+    st = bfdi_rename(tmp, sw[n - 1].final);
+    sw[n - 1].placed = st == BFD_OK;
+  }
+  if (st == BFD_OK) st = bfdi_fsync_dir(dir);
   if (st != BFD_OK && tmp) unlink(tmp);
+  for (size_t i = 0; sw && i < n; i++) {
+    if (st != BFD_OK && sw[i].placed) unlink(sw[i].final);
+    if (sw[i].backup) {
+      if (st == BFD_OK) unlink(sw[i].backup);
+      else rename(sw[i].backup, sw[i].final);
+    }
+    free(sw[i].final);
+    free(sw[i].backup);
+  }
+  free(sw);
   free(tmp);
-  free(final);
   if (st == BFD_OK) remove_unlisted_shards(p);
   return st;
 }
@@ -374,7 +449,7 @@ bfd_status bfd_pack(const bfd_pack_options *o, const char *const *inputs, size_t
   if (st == BFD_OK && access(o->out_dir, W_OK) != 0)
     st = bfdi_fail_errno(errno, "%s: output directory is not writable (choose another -o)", o->out_dir);
   if (st == BFD_OK) {
-    remove_stale_tmp(o->out_dir);
+    recover_dir(o->out_dir);
     cJSON *oj = options_json(o, p.kind);
     p.options_json = cJSON_PrintUnformatted(oj);
     cJSON_Delete(oj);

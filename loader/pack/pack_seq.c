@@ -56,8 +56,11 @@ static bfd_status append(seq_job *s, const bfdi_seqrec *r, size_t input) {
       !bfdi_grow((void **)&s->crc, &s->crc_cap, s->n + 1, sizeof *s->crc) ||
       !bfdi_grow((void **)&s->name_off, &s->name_off_cap, s->n + 1, sizeof *s->name_off))
     return bfdi_fail(BFD_ERR_NOMEM, "out of memory holding a %zu-byte record", r->seq_len);
-  memcpy(s->data + s->len, r->seq, r->seq_len);
-  if (r->qual) memcpy(s->qual + s->len, r->qual, r->seq_len);
+  /* An empty first record leaves data unallocated: memcpy needs a pointer. */
+  if (r->seq_len) {
+    memcpy(s->data + s->len, r->seq, r->seq_len);
+    if (r->qual) memcpy(s->qual + s->len, r->qual, r->seq_len);
+  }
   s->crc[s->n] = bfdi_crc32c(r->seq, r->seq_len);
   s->name_off[s->n] = s->names_len;
   memcpy(s->names + s->names_len, r->name, r->name_len);

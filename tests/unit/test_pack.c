@@ -256,6 +256,30 @@ static void test_full_disk_keeps_previous_pack(void **state) {
   assert_int_equal(r.records_checked, 200);
 }
 
+/* A pack killed during its commit leaves the old dataset's files moved
+ * aside (".NAME.old.PID") and no manifest; the next pack in the directory
+ * puts them back before anything else, even if that pack then fails. */
+static void test_recovers_interrupted_commit(void **state) {
+  fx *f = *state;
+  char out[512], bad[512];
+  const char *in = tu_path("%s/g.fa", f->dir);
+  snprintf(out, sizeof out, "%s/out", f->dir);
+  snprintf(bad, sizeof bad, "%s/bad.fa", f->dir);
+  assert_int_equal(tu_write(in, FASTA, strlen(FASTA)), 0);
+  assert_int_equal(pack1(out, in, NULL), BFD_OK);
+  const long dead = 999999999; /* above any pid_max: kill() says ESRCH */
+  assert_int_equal(rename(tu_path("%s/manifest.json", out), tu_path("%s/.manifest.json.old.%ld", out, dead)), 0);
+  assert_int_equal(rename(tu_path("%s/seq-00000.h5", out), tu_path("%s/.seq-00000.h5.old.%ld", out, dead)), 0);
+  assert_int_equal(tu_write(tu_path("%s/seq-00000.h5", out), "half", 4), 0);
+  assert_int_equal(tu_write(tu_path("%s/.seq-00001.h5.tmp.%ld", out, dead), "x", 1), 0);
+  assert_int_equal(bfd_verify(out, NULL, NULL, NULL), BFD_ERR_FORMAT);
+
+  assert_int_equal(tu_write(bad, "garbage\n", 8), 0);
+  assert_int_equal(pack1(out, bad, NULL), BFD_ERR_FORMAT);
+  assert_int_equal(tu_count_entries(out), 2);
+  assert_int_equal(bfd_verify(out, NULL, NULL, NULL), BFD_OK);
+}
+
 /* The same through a real full filesystem, where mounting is allowed. */
 static void test_full_tmpfs(void **state) {
   fx *f = *state;
@@ -618,6 +642,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_sharding_limits, setup, teardown),
       cmocka_unit_test_setup_teardown(test_deterministic_bytes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_full_disk_keeps_previous_pack, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_recovers_interrupted_commit, setup, teardown),
       cmocka_unit_test_setup_teardown(test_full_tmpfs, setup, teardown),
       cmocka_unit_test_setup_teardown(test_verify_finds_flipped_byte, setup, teardown),
       cmocka_unit_test_setup_teardown(test_verify_incomplete_dataset, setup, teardown),
