@@ -1,4 +1,4 @@
-/* The CUDA emulator's stand-in for <cuda_runtime.h>: the kernels/cuda sources are
+/* The CUDA emulator's stand-in for <cuda_runtime.h>: kernels/cuda/*.cu are
  * compiled with g++ against this header for the test builds, so the very
  * kernel code runs on the CPU (see cuda_emu.h). */
 #ifndef BFD_EMU_CUDA_RUNTIME_H
