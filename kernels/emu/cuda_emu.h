@@ -1,7 +1,7 @@
 /* CUDA emulator (test builds only): the subset of the CUDA language and
  * runtime that biofeed's kernels use, implemented on the CPU. The Makefile
- * force-includes this header when g++ compiles kernels/cuda/*.cu and
- * tests/unit/support/*.cu, so the very code nvcc builds runs here. A launch
+ * force-includes this header when g++ compiles the .cu files of
+ * kernels/cuda and tests/unit/support, so the very code nvcc builds runs here. A launch
  * runs its blocks one after another on the calling OS thread, and a block's
  * threads as coroutines that switch only at __syncthreads (emu_launch.cc).
  * Device memory is host memory; streams and events complete synchronously
@@ -120,17 +120,6 @@ inline double max(float a, double b) { return fmax(a, b); }
 inline double min(double a, float b) { return fmin(a, b); }
 inline double max(double a, float b) { return fmax(a, b); }
 
-/* ---- Launch. BFD_LAUNCH (kernels/cuda/launch.h) wraps the kernel call in a
- * lambda; every thread of the grid runs it with its own index variables.
- * The default arguments record the launch site for error messages. */
-bfd_status bfd_emu_run(const char *kernel, dim3 grid, dim3 block, void (*body)(const void *), const void *ctx,
-                       const char *file, int line);
-template <class F>
-inline bfd_status bfd_emu_launch(const char *kernel, dim3 grid, dim3 block, const F &body,
-                                 const char *file = __builtin_FILE(), int line = __builtin_LINE()) {
-  return bfd_emu_run(kernel, grid, block, [](const void *f) { (*static_cast<const F *>(f))(); }, &body, file, line);
-}
-
 /* ---- Runtime types and constants (driver_types.h values). */
 enum cudaError {
   cudaSuccess = 0,
@@ -245,6 +234,25 @@ inline cudaError_t cudaMallocHost(T **ptr, size_t size, unsigned int flags = 0) 
 template <class T>
 inline cudaError_t cudaHostAlloc(T **ptr, size_t size, unsigned int flags) {
   return cudaHostAlloc(reinterpret_cast<void **>(ptr), size, flags);
+}
+
+/* ---- Launch. BFD_LAUNCH (kernels/cuda/launch.h) wraps the kernel call in a
+ * lambda; every thread of the grid runs it with its own index variables. The
+ * default arguments record the launch site for error messages. The stream
+ * must be 0 or live (the launch itself is synchronous). */
+bfd_status bfd_emu_run(const char *kernel, dim3 grid, dim3 block, cudaStream_t stream, void (*body)(const void *),
+                       const void *ctx, const char *file, int line);
+template <class F>
+inline bfd_status bfd_emu_launch(const char *kernel, dim3 grid, dim3 block, cudaStream_t stream, const F &body,
+                                 const char *file = __builtin_FILE(), int line = __builtin_LINE()) {
+  return bfd_emu_run(kernel, grid, block, stream, [](const void *f) { (*static_cast<const F *>(f))(); }, &body,
+                     file, line);
+}
+/* The form launch.h uses while it does not pass the stream on. */
+template <class F>
+inline bfd_status bfd_emu_launch(const char *kernel, dim3 grid, dim3 block, const F &body,
+                                 const char *file = __builtin_FILE(), int line = __builtin_LINE()) {
+  return bfd_emu_launch(kernel, grid, block, nullptr, body, file, line);
 }
 
 #endif

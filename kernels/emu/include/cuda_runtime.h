@@ -1,6 +1,6 @@
-/* The CUDA emulator's stand-in for <cuda_runtime.h>: kernels/cuda/*.cu are
- * compiled with g++ against this header for the test builds, so the very
- * kernel code runs on the CPU (see cuda_emu.h). */
+/* The CUDA emulator's stand-in for <cuda_runtime.h>: in test builds g++
+ * compiles the .cu files against this header, so the very kernel code runs
+ * on the CPU (see cuda_emu.h). */
 #ifndef BFD_EMU_CUDA_RUNTIME_H
 #define BFD_EMU_CUDA_RUNTIME_H
 
