@@ -145,4 +145,5 @@ install: $(LIB_A) $(LIB_SO) $(BIN)
 clean:
 	rm -rf $(BUILD)/obj $(BUILD)/san $(BUILD)/lib $(BUILD)/bin $(BUILD)/tests $(BUILD)/config.mk
 
--include $(OBJ:.o=.d) $(SAN_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(CLI_SAN_OBJ:.o=.d)
+-include $(OBJ:.o=.d) $(SAN_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(CLI_SAN_OBJ:.o=.d) $(TEST_SUPPORT_OBJ:.o=.d) \
+  $(TEST_SRC:tests/unit/%.c=$(BUILD)/san/tests/unit/%.d)

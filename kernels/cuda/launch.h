@@ -22,7 +22,7 @@ static inline bfd_status bfd_cuda_status(cudaError_t e, const char *what, const 
 
 #if defined(BFD_EMU)
 #define BFD_LAUNCH(kernel, grid, block, stream, ...) \
-  bfd_emu_launch(#kernel, dim3(grid), dim3(block), [&]() { kernel(__VA_ARGS__); })
+  bfd_emu_launch(#kernel, dim3(grid), dim3(block), (stream), [&]() { kernel(__VA_ARGS__); })
 #else
 #define BFD_LAUNCH(kernel, grid, block, stream, ...) \
   (kernel<<<(grid), (block), 0, (stream)>>>(__VA_ARGS__), bfd_cuda_status(cudaGetLastError(), #kernel, __FILE__, __LINE__))

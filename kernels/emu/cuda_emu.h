@@ -1,13 +1,24 @@
 /* CUDA emulator (test builds only): the subset of the CUDA language and
  * runtime that biofeed's kernels use, implemented on the CPU. The Makefile
  * force-includes this header when g++ compiles the .cu files of
- * kernels/cuda and tests/unit/support, so the very code nvcc builds runs here. A launch
- * runs its blocks one after another on the calling OS thread, and a block's
- * threads as coroutines that switch only at __syncthreads (emu_launch.cc).
- * Device memory is host memory; streams and events complete synchronously
- * (emu_runtime.cc). Names and signatures follow cuda_runtime_api.h so that
- * one source compiles with both; the runtime functions have C++ linkage so
- * they never collide with the real libcudart a test binary may also link. */
+ * kernels/cuda and tests/unit/support, so the very code nvcc builds runs here.
+ * A launch runs its blocks one after another on the calling OS thread, and a
+ * block's threads as coroutines that switch only at __syncthreads
+ * (emu_launch.cc). Device memory is host memory; streams and events complete
+ * synchronously (emu_runtime.cc). Names and signatures follow
+ * cuda_runtime_api.h so that one source compiles with both; the runtime
+ * functions have C++ linkage so they never collide with the real libcudart a
+ * test binary may also link.
+ *
+ * Not emulated (a kernel using them does not compile here, or must not rely
+ * on them): warps (warpSize, __shfl*, __ballot*, __syncwarp, warp-synchronous
+ * code), extern (dynamic) __shared__, __syncthreads_count/_and/_or,
+ * __threadfence, atomics other than those below (float atomics on purpose),
+ * vector types (float4, make_*), __constant__ symbols filled by
+ * cudaMemcpyToSymbol, textures, cooperative groups, dynamic parallelism,
+ * __noinline__ (it would break libstdc++'s __attribute__((__noinline__)); use
+ * __attribute__((noinline))). Blocks never run concurrently, so a kernel that
+ * waits for another block's progress hangs. */
 #ifndef BFD_CUDA_EMU_H
 #define BFD_CUDA_EMU_H
 
@@ -63,27 +74,34 @@ inline void __syncthreads(const char *file = __builtin_FILE(), int line = __buil
 
 /* ---- Atomics (CUDA's relaxed semantics; the overload set is CUDA's, so a
  * call nvcc rejects, such as a float atomicAdd, fails here too). */
-#define BFD_EMU_ATOMICS(T)                                                                       \
-  inline T atomicAdd(T *address, T val) { return __atomic_fetch_add(address, val, __ATOMIC_RELAXED); } \
-  inline T atomicExch(T *address, T val) { return __atomic_exchange_n(address, val, __ATOMIC_RELAXED); } \
-  inline T atomicCAS(T *address, T compare, T val) {                                              \
-    __atomic_compare_exchange_n(address, &compare, val, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED); \
-    return compare;                                                                               \
-  }                                                                                               \
-  inline T atomicMax(T *address, T val) {                                                         \
-    T old = __atomic_load_n(address, __ATOMIC_RELAXED);                                           \
-    while (old < val &&                                                                           \
-           !__atomic_compare_exchange_n(address, &old, val, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) { \
-    }                                                                                             \
-    return old;                                                                                   \
-  }                                                                                               \
-  inline T atomicMin(T *address, T val) {                                                         \
-    T old = __atomic_load_n(address, __ATOMIC_RELAXED);                                           \
-    while (old > val &&                                                                           \
-           !__atomic_compare_exchange_n(address, &old, val, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) { \
-    }                                                                                             \
-    return old;                                                                                   \
+namespace bfd_emu {
+template <class T>
+inline T cas(T *address, T compare, T val) {
+  __atomic_compare_exchange_n(address, &compare, val, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+  return compare;  // the old value, whether or not it was replaced
+}
+template <class T>
+inline T fetch_max(T *address, T val) {
+  T old = __atomic_load_n(address, __ATOMIC_RELAXED);
+  while (old < val && !__atomic_compare_exchange_n(address, &old, val, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
   }
+  return old;
+}
+template <class T>
+inline T fetch_min(T *address, T val) {
+  T old = __atomic_load_n(address, __ATOMIC_RELAXED);
+  while (old > val && !__atomic_compare_exchange_n(address, &old, val, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+  }
+  return old;
+}
+}  // namespace bfd_emu
+
+#define BFD_EMU_ATOMICS(T)                                                                                \
+  inline T atomicAdd(T *address, T val) { return __atomic_fetch_add(address, val, __ATOMIC_RELAXED); }     \
+  inline T atomicExch(T *address, T val) { return __atomic_exchange_n(address, val, __ATOMIC_RELAXED); }   \
+  inline T atomicCAS(T *address, T compare, T val) { return bfd_emu::cas(address, compare, val); }          \
+  inline T atomicMax(T *address, T val) { return bfd_emu::fetch_max(address, val); }                        \
+  inline T atomicMin(T *address, T val) { return bfd_emu::fetch_min(address, val); }
 BFD_EMU_ATOMICS(int)
 BFD_EMU_ATOMICS(unsigned int)
 BFD_EMU_ATOMICS(unsigned long long int)
@@ -95,7 +113,7 @@ inline unsigned int atomicSub(unsigned int *address, unsigned int val) {
 
 /* ---- min/max: CUDA's overloads, mixed signedness included, so that calls
  * resolve (or fail) exactly as under nvcc. Mixed pairs compare as unsigned. */
-#define BFD_EMU_MINMAX(R, A, B)                                                     \
+#define BFD_EMU_MINMAX(R, A, B)                                                                        \
   inline R min(A a, B b) { return static_cast<R>(a) < static_cast<R>(b) ? static_cast<R>(a) : static_cast<R>(b); } \
   inline R max(A a, B b) { return static_cast<R>(a) > static_cast<R>(b) ? static_cast<R>(a) : static_cast<R>(b); }
 BFD_EMU_MINMAX(int, int, int)
@@ -248,11 +266,4 @@ inline bfd_status bfd_emu_launch(const char *kernel, dim3 grid, dim3 block, cuda
   return bfd_emu_run(kernel, grid, block, stream, [](const void *f) { (*static_cast<const F *>(f))(); }, &body,
                      file, line);
 }
-/* The form launch.h uses while it does not pass the stream on. */
-template <class F>
-inline bfd_status bfd_emu_launch(const char *kernel, dim3 grid, dim3 block, const F &body,
-                                 const char *file = __builtin_FILE(), int line = __builtin_LINE()) {
-  return bfd_emu_launch(kernel, grid, block, nullptr, body, file, line);
-}
-
 #endif
