@@ -1,0 +1,103 @@
+/* The loader: what a training job uses. Open it from a job config (YAML file
+ * or string), take batches, read each output as a DLPack tensor, save and
+ * load its state, read its stats, close it.
+ *
+ * Thread safety: one thread drives a loader (open, next, state, close); the
+ * pipeline's own threads are internal. bfd_batch and the tensors taken from
+ * it may be released from any thread. bfd_loader_stats may be called from
+ * any thread while another drives the loader.
+ *
+ * Memory rule: a batch's memory stays valid until the batch is released AND
+ * every DLManagedTensor taken from it has been deleted (its deleter called).
+ * The loader keeps at most `prefetch` batches in flight; a consumer that
+ * holds on to batches stalls the pipeline instead of growing memory. */
+#ifndef BIOFEED_LOADER_H
+#define BIOFEED_LOADER_H
+
+#include <dlpack/dlpack.h>
+
+#include "biofeed/biofeed.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct bfd_loader bfd_loader;
+typedef struct bfd_batch bfd_batch;
+
+typedef struct bfd_loader_options {
+  int rank;        /* -1: from the config, else the launcher's environment, else 0 */
+  int world_size;  /* -1: likewise, else 1 */
+} bfd_loader_options;
+
+/* rank = world_size = -1. */
+BFD_API bfd_status bfd_loader_options_init(bfd_loader_options *o);
+
+/* Opens a loader from a YAML job config file; relative paths in it are
+ * relative to the file's folder. opt may be NULL (defaults). */
+BFD_API bfd_status bfd_loader_open(const char *config_path, const bfd_loader_options *opt, bfd_loader **out);
+/* The same from YAML text; relative paths are relative to base_dir. */
+BFD_API bfd_status bfd_loader_open_string(const char *yaml, const char *base_dir, const bfd_loader_options *opt,
+                                          bfd_loader **out);
+BFD_API bfd_status bfd_loader_close(bfd_loader *l);
+
+/* Steps (batches) per epoch for this rank, the same on every rank. */
+BFD_API bfd_status bfd_loader_steps_per_epoch(const bfd_loader *l, uint64_t *steps);
+
+/* The next batch of the current epoch, or *out = NULL at the end of the
+ * epoch; the call after that starts the next epoch. */
+BFD_API bfd_status bfd_loader_next(bfd_loader *l, bfd_batch **out);
+
+/* Where the loader is: epoch and step of the next batch next() returns. */
+BFD_API bfd_status bfd_loader_position(const bfd_loader *l, uint32_t *epoch, uint64_t *step);
+
+/* The state after the last batch next() returned: a few dozen bytes. Load
+ * it into a loader opened with the same config (any world size) and the
+ * batch stream continues exactly. */
+BFD_API bfd_status bfd_loader_state_save(const bfd_loader *l, void *buf, size_t cap, size_t *len);
+BFD_API bfd_status bfd_loader_state_load(bfd_loader *l, const void *buf, size_t len);
+
+typedef struct bfd_stage_stats {
+  const char *name;      /* "plan", "read", "decode", "upload", "ops", "batch" */
+  double busy_s;         /* time working */
+  double wait_in_s;      /* time stalled waiting for input */
+  double wait_out_s;     /* time stalled waiting for room downstream */
+  uint64_t bytes;        /* bytes produced */
+  uint64_t records;      /* records or samples produced */
+} bfd_stage_stats;
+
+/* Fills up to cap entries, one per stage; *n gets the number of stages. */
+BFD_API bfd_status bfd_loader_stats(const bfd_loader *l, bfd_stage_stats *stats, size_t cap, size_t *n);
+
+typedef struct bfd_batch_info {
+  uint32_t epoch;
+  uint64_t step;
+  uint64_t samples;      /* rows in the batch, padding rows included */
+  size_t n_outputs;
+  int device;            /* DLPack device type of the outputs: kDLCPU, kDLCUDAHost or kDLCUDA */
+  int device_id;
+} bfd_batch_info;
+
+BFD_API bfd_status bfd_batch_info_get(const bfd_batch *b, bfd_batch_info *info);
+
+/* Output i (0 .. n_outputs-1): its name ("ids", "attention_mask", "labels",
+ * "image", "label", ...) and a new DLManagedTensor viewing it (strides always
+ * filled). The tensor keeps the batch's memory alive until its deleter runs. */
+BFD_API bfd_status bfd_batch_output(bfd_batch *b, size_t i, const char **name, DLManagedTensor **tensor);
+/* The same by name; BFD_ERR_INVALID_ARG naming the outputs that exist. */
+BFD_API bfd_status bfd_batch_get(bfd_batch *b, const char *name, DLManagedTensor **tensor);
+
+/* For GPU batches: makes work queued on cuda_stream (a cudaStream_t; NULL =
+ * the legacy default stream) wait until the batch is ready. A no-op for host
+ * batches. */
+BFD_API bfd_status bfd_batch_wait(bfd_batch *b, void *cuda_stream);
+
+/* The consumer is done with the batch (tensors taken from it stay valid
+ * until deleted). */
+BFD_API bfd_status bfd_batch_release(bfd_batch *b);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
