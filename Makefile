@@ -34,7 +34,7 @@ SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 # The sanitized (test) library always has the CUDA backend, on the emulator.
 SAN_CPPFLAGS = $(filter-out -DBFD_CUDA=%,$(CPPFLAGS)) -DBFD_CUDA=1
 
-LIB_SRC := $(wildcard loader/core/*.c loader/format/*.c loader/ingest/*.c loader/io/*.c loader/ops/*.c loader/plan/*.c loader/pack/*.c kernels/cpu/*.c)
+LIB_SRC := $(wildcard loader/core/*.c loader/format/*.c loader/ingest/*.c loader/io/*.c loader/ops/*.c loader/plan/*.c loader/config/*.c loader/pipeline/*.c loader/api/*.c loader/pack/*.c kernels/cpu/*.c)
 CLI_SRC := $(wildcard loader/cli/*.c)
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 TEST_SUPPORT := $(wildcard tests/unit/support/*.c)
