@@ -1,0 +1,284 @@
+/* Decode workers' per-record work: HDF5 filters undone by our own code
+ * (inflate with libdeflate, unshuffle, fletcher32 check), tiles and row runs
+ * placed into the output, CRC32C checked. Scratch buffers grow only while
+ * the largest chunk has not been seen yet, so a warm decoder does not
+ * allocate. */
+#include "io/decode.h"
+
+#include <libdeflate.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/checksum.h"
+
+struct bfdi_decoder {
+  struct libdeflate_decompressor *z;
+  uint8_t *buf[3]; /* 0, 1: filter stages; 2: a decoded chunk before it is placed */
+  size_t cap[3];
+};
+
+bfd_status bfdi_decoder_create(bfdi_decoder **out) {
+  *out = NULL;
+  bfdi_decoder *d = calloc(1, sizeof *d);
+  if (!d) return bfdi_fail(BFD_ERR_NOMEM, "out of memory for a decoder");
+  d->z = libdeflate_alloc_decompressor();
+  if (!d->z) {
+    free(d);
+    return bfdi_fail(BFD_ERR_NOMEM, "out of memory for a deflate decompressor");
+  }
+  *out = d;
+  return BFD_OK;
+}
+
+void bfdi_decoder_free(bfdi_decoder *d) {
+  if (!d) return;
+  libdeflate_free_decompressor(d->z);
+  for (int i = 0; i < 3; i++) free(d->buf[i]);
+  free(d);
+}
+
+static uint8_t *scratch(bfdi_decoder *d, int i, size_t n) {
+  if (d->cap[i] >= n) return d->buf[i];
+  uint8_t *b = malloc(n ? n : 1);
+  if (!b) return NULL;
+  free(d->buf[i]);
+  d->buf[i] = b;
+  d->cap[i] = n;
+  return b;
+}
+
+/* HDF5's Fletcher-32: sums of big-endian 16-bit words, an odd last byte as
+ * the high half of a word, folded every 360 words so the sums never overflow. */
+static uint32_t fletcher32(const uint8_t *p, size_t n) {
+  uint32_t s1 = 0, s2 = 0;
+  size_t words = n / 2;
+  while (words) {
+    size_t t = words > 360 ? 360 : words;
+    words -= t;
+    for (size_t i = 0; i < t; i++, p += 2) {
+      s1 += (uint32_t)p[0] << 8 | p[1];
+      s2 += s1;
+    }
+    s1 = (s1 & 0xffff) + (s1 >> 16);
+    s2 = (s2 & 0xffff) + (s2 >> 16);
+  }
+  if (n % 2) {
+    s1 += (uint32_t)p[0] << 8;
+    s2 += s1;
+    s1 = (s1 & 0xffff) + (s1 >> 16);
+    s2 = (s2 & 0xffff) + (s2 >> 16);
+  }
+  s1 = (s1 & 0xffff) + (s1 >> 16);
+  s2 = (s2 & 0xffff) + (s2 >> 16);
+  return s2 << 16 | s1;
+}
+
+static void unshuffle(const uint8_t *src, uint8_t *dst, size_t n, size_t esize) {
+  size_t elems = n / esize;
+  for (size_t k = 0; k < esize; k++) {
+    const uint8_t *s = src + k * elems;
+    for (size_t i = 0; i < elems; i++) dst[i * esize + k] = s[i];
+  }
+  /* Trailing bytes that make no whole element are stored as they are. */
+  memcpy(dst + elems * esize, src + elems * esize, n - elems * esize);
+}
+
+static void swap_bytes(uint8_t *p, uint64_t n, uint32_t esize) {
+  if (esize == 2) {
+    for (uint64_t i = 0; i + 2 <= n; i += 2) {
+      uint16_t v;
+      memcpy(&v, p + i, 2);
+      v = __builtin_bswap16(v);
+      memcpy(p + i, &v, 2);
+    }
+  } else if (esize == 4) {
+    for (uint64_t i = 0; i + 4 <= n; i += 4) {
+      uint32_t v;
+      memcpy(&v, p + i, 4);
+      v = __builtin_bswap32(v);
+      memcpy(p + i, &v, 4);
+    }
+  } else if (esize == 8) {
+    for (uint64_t i = 0; i + 8 <= n; i += 8) {
+      uint64_t v;
+      memcpy(&v, p + i, 8);
+      v = __builtin_bswap64(v);
+      memcpy(p + i, &v, 8);
+    }
+  }
+}
+
+static bfd_status chunk_fail(const bfdi_extents *x, const bfdi_array *a, uint64_t chunk, const char *why) {
+  const bfdi_extent *e = &a->ext[chunk];
+  return bfdi_fail(BFD_ERR_CORRUPT,
+                   "%s: dataset %s: chunk %llu (%llu bytes at byte offset %llu): %s; the file is damaged (copy or "
+                   "re-pack it)", x->files[e->file], a->name, (unsigned long long)chunk, (unsigned long long)e->length,
+                   (unsigned long long)e->offset, why);
+}
+
+bfd_status bfdi_decode_chunk(bfdi_decoder *d, const bfdi_extents *x, const bfdi_array *a, uint64_t chunk,
+                             const uint8_t *in, uint64_t n, uint32_t mask, uint8_t *out) {
+  int last = -1; /* the last filter to undo writes straight into out */
+  for (int k = 0; k < a->n_filters; k++)
+    if (!(mask & (1u << k))) {
+      last = k;
+      break;
+    }
+  size_t room = a->chunk_bytes + 4 * (size_t)a->n_filters; /* fletcher32 adds 4 bytes per use */
+  const uint8_t *cur = in;
+  uint64_t len = n;
+  int next = 0;
+  for (int k = a->n_filters - 1; k >= 0; k--) {
+    if (mask & (1u << k)) continue;
+    if (a->filters[k] == BFDI_FILTER_FLETCHER32) {
+      if (len < 4) return chunk_fail(x, a, chunk, "too short for its fletcher32 checksum");
+      const uint8_t *c = cur + len - 4;
+      uint32_t stored = (uint32_t)c[0] | (uint32_t)c[1] << 8 | (uint32_t)c[2] << 16 | (uint32_t)c[3] << 24;
+      uint32_t sum = fletcher32(cur, len - 4);
+      /* HDF5 before 1.6.3 stored each 16-bit half byte-swapped; HDF5 still accepts that. */
+      uint32_t old = (sum & 0x00ff00ffu) << 8 | (sum >> 8 & 0x00ff00ffu);
+      if (stored != sum && stored != old) return chunk_fail(x, a, chunk, "fletcher32 checksum mismatch");
+      len -= 4;
+      if (k == last) {
+        if (len != a->chunk_bytes) return chunk_fail(x, a, chunk, "wrong size after its filters");
+        memcpy(out, cur, len);
+        cur = out;
+      }
+      continue;
+    }
+    if (a->filters[k] == BFDI_FILTER_SHUFFLE && len > (k == last ? a->chunk_bytes : room))
+      return chunk_fail(x, a, chunk, "larger than a chunk");
+    uint8_t *dst = k == last ? out : scratch(d, next, room);
+    if (!dst) return bfdi_fail(BFD_ERR_NOMEM, "out of memory decoding a %zu-byte chunk", room);
+    if (a->filters[k] == BFDI_FILTER_DEFLATE) {
+      size_t got = 0, cap = k == last ? a->chunk_bytes : room;
+      enum libdeflate_result r = libdeflate_zlib_decompress(d->z, cur, len, dst, cap, &got);
+      if (r != LIBDEFLATE_SUCCESS)
+        return chunk_fail(x, a, chunk, r == LIBDEFLATE_INSUFFICIENT_SPACE ? "inflates to more than a chunk"
+                                                                         : "its deflate stream is corrupt");
+      len = got;
+    } else {
+      unshuffle(cur, dst, len, a->esize);
+    }
+    cur = dst;
+    next ^= 1;
+  }
+  if (len != a->chunk_bytes) return chunk_fail(x, a, chunk, "wrong size after its filters");
+  if (cur != out) memcpy(out, cur, len);
+  if (a->swap) swap_bytes(out, len, a->esize);
+  return BFD_OK;
+}
+
+/* Copies the part [from, to) (dataset coordinates) of a block with origin
+ * so and shape sd (src, or the fill value when src is NULL) into the
+ * output, whose origin is lo and shape ext. */
+static void place(const bfdi_array *a, const uint64_t *from, const uint64_t *to, const uint8_t *src,
+                  const uint64_t *so, const uint64_t *sd, uint8_t *dst, const uint64_t *lo, const uint64_t *ext) {
+  int r = a->rank;
+  uint64_t ss[BFDI_MAX_RANK], ds[BFDI_MAX_RANK], c[BFDI_MAX_RANK];
+  ss[r - 1] = ds[r - 1] = a->esize;
+  for (int j = r - 2; j >= 0; j--) {
+    ss[j] = ss[j + 1] * sd[j + 1];
+    ds[j] = ds[j + 1] * ext[j + 1];
+  }
+  for (int j = 0; j < r; j++) c[j] = from[j];
+  uint64_t run = (to[r - 1] - from[r - 1]) * a->esize;
+  for (;;) {
+    uint64_t s = 0, t = 0;
+    for (int j = 0; j < r; j++) {
+      s += (c[j] - so[j]) * ss[j];
+      t += (c[j] - lo[j]) * ds[j];
+    }
+    if (src) {
+      memcpy(dst + t, src + s, run);
+    } else {
+      for (uint64_t b = 0; b < run; b += a->esize) memcpy(dst + t + b, a->fill, a->esize);
+    }
+    int j = r - 2;
+    while (j >= 0 && ++c[j] == to[j]) {
+      c[j] = from[j];
+      j--;
+    }
+    if (j < 0) return;
+  }
+}
+
+static bfd_status decode_chunked(bfdi_decoder *d, const bfdi_readplan *p, const uint8_t *stage, uint8_t *out) {
+  const bfdi_array *a = p->a;
+  int r = a->rank;
+  uint64_t ext[BFDI_MAX_RANK];
+  for (int j = 0; j < r; j++) ext[j] = p->hi[j] - p->lo[j];
+  if (p->direct) {
+    if (a->swap) swap_bytes(out, p->out_bytes, a->esize);
+    return BFD_OK;
+  }
+  for (size_t i = 0; i < p->n; i++) {
+    const bfdi_piece *q = &p->pieces[i];
+    uint64_t o[BFDI_MAX_RANK], from[BFDI_MAX_RANK], to[BFDI_MAX_RANK], k = q->chunk;
+    for (int j = r - 1; j >= 0; j--) {
+      o[j] = (k % a->grid[j]) * a->chunk[j];
+      k /= a->grid[j];
+      from[j] = o[j] > p->lo[j] ? o[j] : p->lo[j];
+      to[j] = o[j] + a->chunk[j] < p->hi[j] ? o[j] + a->chunk[j] : p->hi[j];
+    }
+    if (q->len == 0) {
+      place(a, from, to, NULL, o, a->chunk, out, p->lo, ext);
+      continue;
+    }
+    /* A chunk that is exactly the output decodes straight into it. */
+    if (p->n == 1 && a->chunk_bytes == p->out_bytes)
+      return bfdi_decode_chunk(d, p->x, a, q->chunk, stage + q->at, q->len, q->mask, out);
+    uint8_t *c = scratch(d, 2, a->chunk_bytes);
+    if (!c) return bfdi_fail(BFD_ERR_NOMEM, "out of memory for a %llu-byte chunk", (unsigned long long)a->chunk_bytes);
+    BFD_TRY(bfdi_decode_chunk(d, p->x, a, q->chunk, stage + q->at, q->len, q->mask, c));
+    place(a, from, to, c, o, a->chunk, out, p->lo, ext);
+  }
+  return BFD_OK;
+}
+
+typedef struct run_walk {
+  const bfdi_readplan *p;
+  const uint8_t *stage;
+  uint8_t *out;
+  size_t piece;
+  uint64_t at;
+} run_walk;
+
+static void copy_run(uint64_t elem, uint64_t n, void *user) {
+  run_walk *w = user;
+  const bfdi_array *a = w->p->a;
+  uint64_t off = a->ext[0].offset + elem * a->esize, len = n * a->esize;
+  while (off >= w->p->pieces[w->piece].offset + w->p->pieces[w->piece].len) w->piece++;
+  const bfdi_piece *q = &w->p->pieces[w->piece];
+  memcpy(w->out + w->at, w->stage + q->at + (off - q->offset), len);
+  w->at += len;
+}
+
+static bfd_status decode_contiguous(const bfdi_readplan *p, const uint8_t *stage, uint8_t *out) {
+  const bfdi_array *a = p->a;
+  if (a->ext[0].length == 0) {
+    for (uint64_t b = 0; b < p->out_bytes; b += a->esize) memcpy(out + b, a->fill, a->esize);
+    return BFD_OK;
+  }
+  if (!p->direct) {
+    run_walk w = {p, stage, out, 0, 0};
+    bfdi_readplan_runs(p, copy_run, &w);
+  }
+  if (a->swap) swap_bytes(out, p->out_bytes, a->esize);
+  return BFD_OK;
+}
+
+bfd_status bfdi_decode_plan(bfdi_decoder *d, const bfdi_readplan *p, const uint8_t *stage, void *out) {
+  if (p->a) BFD_TRY(p->a->chunked ? decode_chunked(d, p, stage, out) : decode_contiguous(p, stage, out));
+  int known = 0;
+  uint32_t want = p->whole ? bfdi_extents_crc(p->x, p->part, p->record, &known) : 0;
+  if (!known) return BFD_OK;
+  uint32_t got = bfdi_crc32c(out, p->out_bytes);
+  if (got == want) return BFD_OK;
+  const char *what = p->a ? p->a->name : p->part == BFDI_PART_QUALITY ? "/seq/quality" : "/seq/data";
+  uint64_t at = p->n ? p->pieces[0].offset : 0;
+  return bfdi_fail(BFD_ERR_CORRUPT,
+                   "%s: record %llu (%s, data at byte offset %llu): CRC32C mismatch (stored 0x%08x, computed "
+                   "0x%08x); the shard is corrupt: check it with `biofeed verify` and re-pack it", p->x->path,
+                   (unsigned long long)p->record, what, (unsigned long long)at, want, got);
+}
