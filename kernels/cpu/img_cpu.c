@@ -1,0 +1,512 @@
+/* The CPU backend of the image ops: OpenMP loops over the per-element
+ * functions of kernels/ops/img_*.h, in the steps the CUDA backend
+ * (kernels/cuda/img.cu) takes: image statistics, foreground voxel, per-sample
+ * draws, elastic control points, the fused resampling pass, the remaining
+ * intensity stages, the final store. Work is split by rows and chunks, and
+ * each value is a pure function of its inputs or a reduction in a fixed
+ * order, so any thread count gives the same bits as the GPU. Where a loop
+ * here hoists work out of a row (the copy path's strided reads, the
+ * elastic field along z and y, noise numbers in blocks whose loops
+ * vectorize), it calls the same functions in the same order as the
+ * per-voxel kernel. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include "img.h"
+#include "ops/img_intensity.h"
+
+typedef struct ctx {
+  const bfdk_img_spec *sp;
+  const bfdk_img_plan *pl;
+  const bfdk_img_dims *d;
+  const bfdk_img_batch *bt;
+  bfdk_img_views w;
+  void *dst; /* where the resampling pass writes: out (final) or the float buffer */
+  int dst_final;
+} ctx;
+
+static size_t src_esize(const bfdk_img_dims *d) { return bfd_img_dtype_size(d->src_dtype); }
+
+static const void *src_channel(const ctx *x, int64_t b, int64_t c) {
+  return (const char *)x->bt->images +
+         ((size_t)b * (size_t)x->d->C + (size_t)c) * (size_t)x->d->src_vox * src_esize(x->d);
+}
+
+static const void *src_labels(const ctx *x, int64_t b) {
+  return (const char *)x->bt->labels + (size_t)b * (size_t)x->d->src_vox * bfd_img_dtype_size(x->d->label_dtype);
+}
+
+/* One chunk's partial: 256 lanes, then the tree, as the CUDA block does. */
+static bfdk_img_partial chunk_partial(const void *p, int32_t dt, int64_t chunk, int64_t n) {
+  bfdk_img_partial lane[BFDK_IMG_THREADS];
+  int64_t base = chunk * BFDK_IMG_CHUNK;
+  for (int t = 0; t < BFDK_IMG_THREADS; t++) bfd_img_lane(p, dt, base, n, t, &lane[t]);
+  for (int s = BFDK_IMG_THREADS / 2; s > 0; s >>= 1)
+    for (int t = 0; t < s; t++) bfd_img_partial_add(&lane[t], &lane[t + s]);
+  return lane[0];
+}
+
+/* ---- image statistics ------------------------------------------------------------ */
+
+static void stats_hist(const ctx *x) {
+  const bfdk_img_dims *d = x->d;
+  const bfdk_img_iop *norm = &x->sp->iops[x->pl->norm];
+  int64_t BC = (int64_t)d->B * d->C, n = d->src_vox;
+  int32_t bins = d->hist_bins;
+#pragma omp parallel for schedule(dynamic)
+  for (int64_t bc = 0; bc < BC; bc++) {
+    uint32_t *h = x->w.hist + (size_t)bc * (size_t)bins;
+    memset(h, 0, (size_t)bins * sizeof *h);
+    const void *p = src_channel(x, bc / d->C, bc % d->C);
+    if (d->src_dtype == BFD_DTYPE_UINT8) {
+      const uint8_t *q = (const uint8_t *)p;
+      for (int64_t i = 0; i < n; i++) h[q[i]]++;
+    } else if (d->src_dtype == BFD_DTYPE_UINT16) {
+      const uint16_t *q = (const uint16_t *)p;
+      for (int64_t i = 0; i < n; i++) h[q[i]]++;
+    } else {
+      for (int64_t i = 0; i < n; i++) h[bfd_img_hist_bin(p, d->src_dtype, i)]++;
+    }
+    x->w.cst[bc] = bfd_img_hist_cstat(norm, d->src_dtype, h, bins, (uint64_t)n);
+  }
+}
+
+static void stats_float(const ctx *x) {
+  const bfdk_img_dims *d = x->d;
+  const bfdk_img_iop *norm = &x->sp->iops[x->pl->norm];
+  int64_t BC = (int64_t)d->B * d->C, n = d->src_vox;
+  int nt = bfd_img_radix_targets(norm);
+#pragma omp parallel for schedule(dynamic)
+  for (int64_t bc = 0; bc < BC; bc++) {
+    const float *p = (const float *)src_channel(x, bc / d->C, bc % d->C);
+    double v[4] = {0.0, 0.0, 0.0, 0.0}, t[2] = {0.0, 0.0}, mean = 0.0, sd = 0.0;
+    uint64_t ranks[4];
+    bfd_img_stat_ranks(norm, (uint64_t)n, ranks, t);
+    if (nt > 0) {
+      bfdk_img_radix *st = x->w.radix + bc * BFDK_IMG_RADIX_TARGETS;
+      uint32_t *h = x->w.hist + (size_t)bc * BFDK_IMG_RADIX_TARGETS * BFDK_IMG_RADIX_BINS;
+      bfd_img_radix_init(norm, (uint64_t)n, st);
+      for (int pass = 0; pass < 3; pass++) {
+        memset(h, 0, sizeof *h * BFDK_IMG_RADIX_TARGETS * BFDK_IMG_RADIX_BINS);
+        for (int64_t i = 0; i < n; i++) {
+          int32_t bin[4];
+          bfd_img_radix_bins(st, nt, pass, bfd_img_fkey(p[i]), bin);
+          for (int j = 0; j < nt; j++)
+            if (bin[j] >= 0) h[j * BFDK_IMG_RADIX_BINS + bin[j]]++;
+        }
+        bfd_img_radix_step(st, nt, pass, h);
+      }
+      for (int j = 0; j < nt; j++) v[j] = (double)bfd_img_fkey_value(st[j].prefix);
+    }
+    if (norm->norm_mode == BFDK_NORM_ZSCORE) {
+      bfdk_img_partial *part = x->w.part + (size_t)bc * (size_t)x->pl->src_chunks;
+      for (int64_t ch = 0; ch < x->pl->src_chunks; ch++) part[ch] = chunk_partial(p, BFD_DTYPE_FLOAT32, ch, n);
+      bfdk_img_partial tot = bfd_img_partials_total(part, x->pl->src_chunks);
+      mean = tot.sum / (double)n;
+      double var = tot.sumsq / (double)n - mean * mean;
+      sd = sqrt(var > 0.0 ? var : 0.0);
+    }
+    x->w.cst[bc] = bfd_img_cstat_make(norm, 1, v, t, mean, sd);
+  }
+}
+
+static void stats(const ctx *x) {
+  const bfdk_img_dims *d = x->d;
+  if (x->pl->norm < 0) return;
+  if (!x->pl->norm_data) {
+    double v[4] = {0.0, 0.0, 0.0, 0.0}, t[2] = {0.0, 0.0};
+    for (int64_t bc = 0; bc < (int64_t)d->B * d->C; bc++)
+      x->w.cst[bc] = bfd_img_cstat_make(&x->sp->iops[x->pl->norm], 0, v, t, 0.0, 0.0);
+  } else if (d->hist_bins) {
+    stats_hist(x);
+  } else {
+    stats_float(x);
+  }
+}
+
+/* ---- foreground, draws, control points ------------------------------------------------ */
+
+static void foreground(const ctx *x) {
+  const bfdk_img_dims *d = x->d;
+#pragma omp parallel for schedule(dynamic)
+  for (int64_t b = 0; b < d->B; b++) {
+    x->w.fg[b] = -1;
+    if (!x->pl->need_fg) continue;
+    const void *lab = src_labels(x, b);
+    uint64_t count = 0;
+    for (int64_t i = 0; i < d->src_vox; i++) count += bfd_img_label_load(lab, d->label_dtype, i) != 0;
+    int64_t r = bfd_img_fg_rank(x->sp, d, x->w.gidx[b], count);
+    for (int64_t i = 0; r >= 0 && i < d->src_vox; i++)
+      if (bfd_img_label_load(lab, d->label_dtype, i) != 0 && r-- == 0) x->w.fg[b] = i;
+  }
+}
+
+static void draws(const ctx *x) {
+  const bfdk_img_dims *d = x->d;
+  const bfdk_img_spec *sp = x->sp;
+  for (int64_t b = 0; b < d->B; b++) {
+    bfd_img_draw_sample(sp, d, x->w.gidx[b], x->w.fg[b], &x->w.smp[b]);
+    for (int k = 0; k < sp->n_iops && x->pl->has_blur; k++)
+      if (sp->iops[k].kind == BFDK_IMG_BLUR)
+        bfd_img_blur_weights(x->w.smp[b].ip[k][1],
+                             x->w.blur + ((size_t)b * BFDK_IMG_MAX_OPS + (size_t)k) * BFDK_IMG_BLUR_TAPS);
+  }
+  int64_t nn = x->pl->nodes;
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < (int64_t)d->B * nn; i++) {
+    int64_t b = i / nn;
+    if (x->w.smp[b].elastic)
+      bfd_img_elastic_node(d, x->w.gidx[b], x->w.smp[b].emag, i % nn, x->w.nodes + (size_t)i * 3);
+  }
+}
+
+/* ---- pointwise ops on a row of one channel ---------------------------------------------- */
+
+/* v = sqrt(v), four at a time where SSE is there: sqrtf's errno check
+ * keeps compilers from vectorizing it, and the instruction is the same
+ * correctly rounded square root. */
+static void sqrt_all(float *v, int64_t n) {
+  int64_t i = 0;
+#if defined(__SSE2__)
+  for (; i + 4 <= n; i += 4) _mm_storeu_ps(v + i, _mm_sqrt_ps(_mm_loadu_ps(v + i)));
+#endif
+  for (; i < n; i++) v[i] = sqrtf(v[i]);
+}
+
+/* Normal numbers e0 .. e0 + n - 1 (n <= NOISE_BLOCK) of a stream into z:
+ * bfd_img_normal's values, a Philox draw per four and the transcendental
+ * functions in loops that vectorize. */
+enum { NOISE_BLOCK = 256 };
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+/* Philox and pmath inlined so that the loops vectorize, with an AVX2 copy
+ * picked at load time where the CPU has it (same IEEE operations, so the
+ * same bits: contraction stays off and AVX2 brings no FMA). clang does not
+ * combine the two attributes: it gets the inlining only. */
+__attribute__((flatten, target_clones("avx2", "default")))
+#elif defined(__GNUC__)
+__attribute__((flatten))
+#endif
+static void noise_block(bfd_rng_key key, uint64_t e0, int64_t n, float *z) {
+  uint64_t g0 = e0 >> 2;
+  int64_t ng = (int64_t)(((e0 + (uint64_t)n - 1) >> 2) - g0 + 1);
+  uint32_t a[NOISE_BLOCK / 2 + 4], b[NOISE_BLOCK / 2 + 4];
+  float r[NOISE_BLOCK / 2 + 4], sn[NOISE_BLOCK / 2 + 4], cs[NOISE_BLOCK / 2 + 4], all[NOISE_BLOCK + 8];
+#pragma omp simd
+  for (int64_t j = 0; j < ng; j++) {
+    philox4x32_ctr_t w = bfd_rng4(key, (uint32_t)(1 + g0 + (uint64_t)j));
+    a[2 * j] = w.v[0];
+    b[2 * j] = w.v[1];
+    a[2 * j + 1] = w.v[2];
+    b[2 * j + 1] = w.v[3];
+  }
+#pragma omp simd
+  for (int64_t p = 0; p < 2 * ng; p++) {
+    r[p] = bfd_img_bm_r2(a[p]);
+    bfd_img_bm_angle(b[p], &sn[p], &cs[p]);
+  }
+  sqrt_all(r, 2 * ng);
+#pragma omp simd
+  for (int64_t p = 0; p < 2 * ng; p++) {
+    all[2 * p] = r[p] * cs[p];
+    all[2 * p + 1] = r[p] * sn[p];
+  }
+  memcpy(z, all + (e0 & 3), (size_t)n * sizeof *z);
+}
+
+/* Intensity ops [k0, k1) on n consecutive elements of channel c starting
+ * at voxel v0. */
+static void point_row(const ctx *x, int64_t b, int64_t c, int64_t v0, int64_t n, int k0, int k1, bfdk_img_pstat ps,
+                      float *row) {
+  const bfdk_img_dims *d = x->d;
+  const bfdk_img_sample *s = &x->w.smp[b];
+  uint64_t gidx = x->w.gidx[b];
+  uint64_t e0 = (uint64_t)c * (uint64_t)d->out_vox + (uint64_t)v0;
+  bfdk_img_cstat cs = x->pl->norm >= 0 ? x->w.cst[b * d->C + c] : (bfdk_img_cstat){0.0f, 1.0f};
+  float z[NOISE_BLOCK];
+  for (int k = k0; k < k1; k++) {
+    const bfdk_img_iop *op = &x->sp->iops[k];
+    const float *ip = s->ip[k];
+    if (op->kind == BFDK_IMG_NORMALIZE && op->norm_mode != BFDK_NORM_SCALE && !op->clip) {
+#pragma omp simd
+      for (int64_t i = 0; i < n; i++) row[i] = (row[i] - cs.a) / cs.d;
+    } else if (op->kind == BFDK_IMG_NOISE) {
+      if (ip[0] == 0.0f) continue;
+      bfd_rng_key key = bfd_img_key(d, gidx, op->rng_op);
+      for (int64_t i = 0; i < n; i += NOISE_BLOCK) {
+        int64_t m = n - i < NOISE_BLOCK ? n - i : NOISE_BLOCK;
+        noise_block(key, e0 + (uint64_t)i, m, z);
+#pragma omp simd
+        for (int64_t j = 0; j < m; j++) row[i + j] = row[i + j] + ip[1] * z[j];
+      }
+    } else {
+      for (int64_t i = 0; i < n; i++) row[i] = bfd_img_point(op, ip, cs, ps, d, gidx, e0 + (uint64_t)i, row[i]);
+    }
+  }
+}
+
+/* ---- the resampling pass ----------------------------------------------------------------- */
+
+/* dst[i] = src[base + i * step] as float; unit steps get loops that vectorize. */
+#define COPY_ROW(T)                                                              \
+  do {                                                                           \
+    const T *p = (const T *)src + base;                                          \
+    if (step == 1) {                                                             \
+      _Pragma("omp simd") for (int64_t i = 0; i < n; i++) dst[i] = (float)p[i];  \
+    } else if (step == -1) {                                                     \
+      _Pragma("omp simd") for (int64_t i = 0; i < n; i++) dst[i] = (float)p[-i]; \
+    } else {                                                                     \
+      for (int64_t i = 0; i < n; i++) dst[i] = (float)p[i * step];               \
+    }                                                                            \
+  } while (0)
+
+static void copy_row(const void *src, int32_t dt, int64_t base, int64_t step, int64_t n, float *dst) {
+  switch (dt) {
+    case BFD_DTYPE_UINT8: COPY_ROW(uint8_t); break;
+    case BFD_DTYPE_UINT16: COPY_ROW(uint16_t); break;
+    case BFD_DTYPE_INT16: COPY_ROW(int16_t); break;
+    default: COPY_ROW(float); break;
+  }
+}
+#undef COPY_ROW
+
+/* The resampling path for one output row, one source dtype: written as a
+ * function of a constant dtype so that, inlined (interp_row is flattened),
+ * each dtype gets its own loop with direct loads. */
+static inline void interp_row_dt(const ctx *x, int64_t b, int64_t oz, int64_t oy, float *tmp, const float *ex,
+                                 const void *lab, int64_t lo, int32_t dt) {
+  const bfdk_img_dims *d = x->d;
+  const bfdk_img_spec *sp = x->sp;
+  const bfdk_img_sample *s = &x->w.smp[b];
+  int64_t X = d->out[2], C = d->C;
+  for (int64_t i = 0; i < X; i++) {
+    float dd[3] = {0.0f, 0.0f, 0.0f}, sc[3];
+    if (s->elastic) {
+      float fx;
+      int64_t kx = bfd_img_ecell(i, sp->spacing[2], &fx);
+      for (int comp = 3 - d->nd; comp < 3; comp++)
+        dd[comp] = fx == 0.0f ? ex[kx * 3 + comp] : bfd_img_lerp(ex[kx * 3 + comp], ex[(kx + 1) * 3 + comp], fx);
+    }
+    bfd_img_source_coord(s, oz, oy, i, dd, sc);
+    for (int64_t c = 0; c < C; c++)
+      tmp[c * X + i] = bfd_img_sample_linear(src_channel(x, b, c), dt, d, sp->pad, sp->pad_value, sc);
+    if (lab)
+      bfd_img_store_label(x->bt->out_labels, d->out_label_dtype, lo + i,
+                          bfd_img_sample_label(lab, d->label_dtype, d, sp->pad, sp->label_pad, sc));
+  }
+}
+
+#if defined(__GNUC__)
+__attribute__((flatten))
+#endif
+static void interp_row(const ctx *x, int64_t b, int64_t oz, int64_t oy, float *tmp, const float *ex, const void *lab,
+                       int64_t lo) {
+  switch (x->d->src_dtype) {
+    case BFD_DTYPE_UINT8: interp_row_dt(x, b, oz, oy, tmp, ex, lab, lo, BFD_DTYPE_UINT8); break;
+    case BFD_DTYPE_UINT16: interp_row_dt(x, b, oz, oy, tmp, ex, lab, lo, BFD_DTYPE_UINT16); break;
+    case BFD_DTYPE_INT16: interp_row_dt(x, b, oz, oy, tmp, ex, lab, lo, BFD_DTYPE_INT16); break;
+    default: interp_row_dt(x, b, oz, oy, tmp, ex, lab, lo, BFD_DTYPE_FLOAT32); break;
+  }
+}
+
+static int64_t src_index(const bfdk_img_dims *d, const int64_t w[3]) {
+  return (w[0] * d->src[1] + w[1]) * d->src[2] + w[2];
+}
+
+/* Output row (b, oz, oy) of every channel into tmp (C rows of X), labels
+ * straight to out_labels. ex holds enodes[2] * 3 floats. */
+static void resample_row(const ctx *x, int64_t b, int64_t oz, int64_t oy, float *tmp, float *ex) {
+  const bfdk_img_dims *d = x->d;
+  const bfdk_img_spec *sp = x->sp;
+  const bfdk_img_sample *s = &x->w.smp[b];
+  int64_t X = d->out[2], C = d->C;
+  int64_t v0 = (oz * d->out[1] + oy) * X;
+  const void *lab = x->bt->labels ? src_labels(x, b) : NULL;
+  int64_t lo = b * d->out_vox + v0;
+
+  if (!s->interp) {
+    int64_t w0[3], w1[3];
+    bfd_img_copy_coord(s, oz, oy, 0, w0);
+    bfd_img_copy_coord(s, oz, oy, X - 1, w1);
+    int inside = 1;
+    for (int a = 0; a < 3; a++) inside &= w0[a] >= 0 && w0[a] < d->src[a] && w1[a] >= 0 && w1[a] < d->src[a];
+    if (inside) {
+      int a2 = s->axis[2];
+      int64_t step = (a2 == 2 ? 1 : (a2 == 1 ? d->src[2] : d->src[1] * d->src[2])) * (s->rev[2] ? -1 : 1);
+      int64_t base = src_index(d, w0);
+      for (int64_t c = 0; c < C; c++) copy_row(src_channel(x, b, c), d->src_dtype, base, step, X, tmp + c * X);
+      for (int64_t i = 0; lab && i < X; i++)
+        bfd_img_store_label(x->bt->out_labels, d->out_label_dtype, lo + i,
+                            bfd_img_label_load(lab, d->label_dtype, base + i * step));
+    } else {
+      for (int64_t i = 0; i < X; i++) {
+        int64_t wv[3];
+        bfd_img_copy_coord(s, oz, oy, i, wv);
+        for (int64_t c = 0; c < C; c++)
+          tmp[c * X + i] =
+              bfd_img_tap(src_channel(x, b, c), d->src_dtype, d, sp->pad, sp->pad_value, wv[0], wv[1], wv[2]);
+        if (lab) {
+          int64_t z = bfd_img_border(wv[0], d->src[0], sp->pad), y = bfd_img_border(wv[1], d->src[1], sp->pad),
+                  xx = bfd_img_border(wv[2], d->src[2], sp->pad);
+          int64_t lv = (z < 0 || y < 0 || xx < 0)
+                           ? sp->label_pad
+                           : bfd_img_label_load(lab, d->label_dtype, (z * d->src[1] + y) * d->src[2] + xx);
+          bfd_img_store_label(x->bt->out_labels, d->out_label_dtype, lo + i, lv);
+        }
+      }
+    }
+  } else {
+    const float *nodes = x->w.nodes + (size_t)b * (size_t)x->pl->nodes * 3;
+    if (s->elastic) {
+      float fz, fy;
+      int64_t kz = bfd_img_ecell(oz, sp->spacing[0], &fz), ky = bfd_img_ecell(oy, sp->spacing[1], &fy);
+      for (int64_t kx = 0; kx < d->enodes[2]; kx++)
+        for (int comp = 3 - d->nd; comp < 3; comp++)
+          ex[kx * 3 + comp] = bfd_img_elastic_zy(nodes, d, kz, fz, ky, fy, kx, comp);
+    }
+    interp_row(x, b, oz, oy, tmp, ex, lab, lo);
+  }
+
+  bfdk_img_pstat none = {0.0f, 0.0f, 0.0f};
+  for (int64_t c = 0; c < C; c++) {
+    float *row = tmp + c * X;
+    point_row(x, b, c, v0, X, 0, d->fused, none, row);
+    if (x->dst_final && (d->out_dtype != BFDK_F32 || d->channels_last)) {
+      for (int64_t i = 0; i < X; i++) bfd_img_store(x->dst, d->out_dtype, bfd_img_out_index(d, b, c, v0 + i), row[i]);
+    } else {
+      memcpy((float *)x->dst + (size_t)(b * C + c) * (size_t)d->out_vox + (size_t)v0, row, (size_t)X * sizeof(float));
+    }
+  }
+}
+
+static bfd_status resample(const ctx *x) {
+  const bfdk_img_dims *d = x->d;
+  int64_t rows = (int64_t)d->B * d->out[0] * d->out[1];
+  int failed = 0;
+#pragma omp parallel
+  {
+    float *tmp = malloc(sizeof(float) * (size_t)(d->C * d->out[2] + d->enodes[2] * 3));
+    if (!tmp) {
+#pragma omp atomic write
+      failed = 1;
+    }
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; r++) {
+      if (!tmp) continue;
+      int64_t oy = r % d->out[1], oz = (r / d->out[1]) % d->out[0], b = r / (d->out[1] * d->out[0]);
+      resample_row(x, b, oz, oy, tmp, tmp + d->C * d->out[2]);
+    }
+    free(tmp);
+  }
+  if (failed)
+    return bfdi_fail(BFD_ERR_NOMEM, "image ops: out of memory for a row buffer of %lld floats",
+                     (long long)(d->C * d->out[2]));
+  return BFD_OK;
+}
+
+/* ---- intensity stages after the pass ------------------------------------------------------ */
+
+static void reduce_patch(const ctx *x, const float *cur) {
+  const bfdk_img_dims *d = x->d;
+  int64_t BC = (int64_t)d->B * d->C, nch = x->pl->out_chunks;
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < BC * nch; i++)
+    x->w.part[i] = chunk_partial(cur + (size_t)(i / nch) * (size_t)d->out_vox, BFD_DTYPE_FLOAT32, i % nch, d->out_vox);
+  for (int64_t bc = 0; bc < BC; bc++)
+    x->w.pst[bc] = bfd_img_pstat_make(bfd_img_partials_total(x->w.part + bc * nch, nch), d->out_vox);
+}
+
+static void point_stage(const ctx *x, float *cur, int k0, int k1) {
+  const bfdk_img_dims *d = x->d;
+  int64_t X = d->out[2], per = d->out[0] * d->out[1], rows = (int64_t)d->B * d->C * per;
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; r++) {
+    int64_t bc = r / per, v0 = (r % per) * X;
+    point_row(x, bc / d->C, bc % d->C, v0, X, k0, k1, x->w.pst[bc], cur + (size_t)bc * (size_t)d->out_vox + (size_t)v0);
+  }
+}
+
+/* One blur pass along axis (k: the blur op), or the low-resolution pass
+ * (axis -1), from cur into nxt; samples that skip the op are copied. */
+static void spatial_stage(const ctx *x, const float *cur, float *nxt, int k, int axis) {
+  const bfdk_img_dims *d = x->d;
+  int64_t X = d->out[2], per = d->out[0] * d->out[1], rows = (int64_t)d->B * d->C * per;
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; r++) {
+    int64_t bc = r / per, b = bc / d->C, zy = r % per, oz = zy / d->out[1], oy = zy % d->out[1];
+    const bfdk_img_sample *s = &x->w.smp[b];
+    const float *ch = cur + (size_t)bc * (size_t)d->out_vox;
+    float *o = nxt + (size_t)bc * (size_t)d->out_vox + (size_t)(zy * X);
+    if (s->ip[k][0] == 0.0f) {
+      memcpy(o, ch + zy * X, (size_t)X * sizeof(float));
+    } else if (axis < 0) {
+      for (int64_t i = 0; i < X; i++) o[i] = bfd_img_lowres_at(ch, d, s->ip[k][1], oz, oy, i);
+    } else {
+      const float *wt = x->w.blur + ((size_t)b * BFDK_IMG_MAX_OPS + (size_t)k) * BFDK_IMG_BLUR_TAPS;
+      int rad = s->ip[k][1] > 0.0f ? bfd_img_blur_radius(s->ip[k][1]) : 0;
+      for (int64_t i = 0; i < X; i++) {
+        int64_t pos = axis == 2 ? i : (axis == 1 ? oy : oz);
+        o[i] = bfd_img_blur_at(ch, d, wt, rad, axis, zy * X + i, pos);
+      }
+    }
+  }
+}
+
+static void store_out(const ctx *x, const float *cur) {
+  const bfdk_img_dims *d = x->d;
+  int64_t N = d->out_vox, total = (int64_t)d->B * d->C * N;
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < total; i++) {
+    int64_t bc = i / N;
+    bfd_img_store(x->bt->out, d->out_dtype, bfd_img_out_index(d, bc / d->C, bc % d->C, i % N), cur[i]);
+  }
+}
+
+static void stages(const ctx *x) {
+  const bfdk_img_spec *sp = x->sp;
+  float *cur = (float *)x->dst, *other = x->w.y;
+  int k = x->d->fused;
+  while (k < sp->n_iops) {
+    int32_t kind = sp->iops[k].kind;
+    if (kind == BFDK_IMG_BLUR || kind == BFDK_IMG_LOWRES) {
+      for (int axis = 3 - x->d->nd; axis < 3; axis++) {
+        spatial_stage(x, cur, other, k, kind == BFDK_IMG_LOWRES ? -1 : axis);
+        float *t = cur;
+        cur = other;
+        other = t;
+        if (kind == BFDK_IMG_LOWRES) break;
+      }
+      k++;
+      continue;
+    }
+    if (bfd_img_needs_pstat(kind)) reduce_patch(x, cur);
+    int j = k + 1;
+    while (j < sp->n_iops && bfd_img_pure_point(sp->iops[j].kind)) j++;
+    point_stage(x, cur, k, j);
+    k = j;
+  }
+  if (cur != x->bt->out) store_out(x, cur);
+}
+
+bfd_status bfdk_img_run_cpu(const bfdk_img_spec *sp, const bfdk_img_batch *bt, void *work, size_t work_bytes) {
+  bfdk_img_plan pl;
+  BFD_TRY(bfdk_img_plan_make(sp, bt, &pl));
+  if (!work || work_bytes < pl.work_bytes)
+    return bfdi_fail(BFD_ERR_INVALID_ARG, "image ops: workspace of %zu bytes is too small: the plan needs %zu",
+                     work_bytes, pl.work_bytes);
+  ctx x = {sp, &pl, &pl.dims, bt, bfdk_img_carve(&pl, work), NULL, 0};
+  memcpy(x.w.gidx, bt->sample_index, (size_t)pl.dims.B * sizeof(uint64_t));
+  int direct = pl.dims.out_dtype == BFDK_F32 && !pl.dims.channels_last;
+  x.dst_final = pl.dims.fused == sp->n_iops;
+  x.dst = x.dst_final || direct ? bt->out : (void *)x.w.x;
+
+  stats(&x);
+  foreground(&x);
+  draws(&x);
+  BFD_TRY(resample(&x));
+  if (!x.dst_final) stages(&x);
+  return BFD_OK;
+}
