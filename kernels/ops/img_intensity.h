@@ -9,6 +9,7 @@
 #ifndef BFD_OPS_IMG_INTENSITY_H
 #define BFD_OPS_IMG_INTENSITY_H
 
+#include "ops/half.h"
 #include "ops/img_stats.h"
 
 /* Intensity op k with its per-sample draws ip, the channel's normalization
@@ -140,40 +141,13 @@ BFD_OP float bfd_img_lowres_at(const float *ch, const bfdk_img_dims *d, float z,
 
 /* ---- stores -------------------------------------------------------------------- */
 
-/* float -> IEEE half, round to nearest even, NaN stays NaN. */
-BFD_OP uint16_t bfd_img_f2h(float f) {
-  uint32_t u = bfd_f2u(f);
-  uint32_t sign = (u >> 16) & 0x8000u, a = u & 0x7fffffffu;
-  if (a > 0x7f800000u) return (uint16_t)(sign | 0x7e00u);
-  if (a >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* rounds to or past 65520: inf */
-  if (a >= 0x38800000u) {                                  /* normal half */
-    a -= 0x38000000u;
-    a += 0x0fffu + ((a >> 13) & 1u);
-    return (uint16_t)(sign | (a >> 13));
-  }
-  if (a <= 0x33000000u) return (uint16_t)sign; /* at most half the smallest subnormal: 0 */
-  uint32_t m = (a & 0x007fffffu) | 0x00800000u;
-  uint32_t shift = 126u - (a >> 23);
-  uint32_t q = m >> shift, rem = m & ((1u << shift) - 1u), half = 1u << (shift - 1u);
-  if (rem > half || (rem == half && (q & 1u))) q++;
-  return (uint16_t)(sign | q);
-}
-
-/* float -> bfloat16, round to nearest even, NaN stays NaN. */
-BFD_OP uint16_t bfd_img_f2bf(float f) {
-  uint32_t u = bfd_f2u(f);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x0040u);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return (uint16_t)(u >> 16);
-}
-
 BFD_OP void bfd_img_store(void *out, int32_t odt, int64_t i, float v) {
   if (odt == BFDK_F32)
     ((float *)out)[i] = v;
   else if (odt == BFDK_F16)
-    ((uint16_t *)out)[i] = bfd_img_f2h(v);
+    ((uint16_t *)out)[i] = bfd_f32_to_f16(v);
   else
-    ((uint16_t *)out)[i] = bfd_img_f2bf(v);
+    ((uint16_t *)out)[i] = bfd_f32_to_bf16(v);
 }
 
 BFD_OP void bfd_img_store_label(void *out, int32_t dt, int64_t i, int64_t v) {

@@ -423,9 +423,9 @@ static void test_output_forms(void **state) {
     assert_int_equal(it_run_cpu(&t, &sp, &out, NULL), BFD_OK);
     for (size_t i = 0; i < n; i++) {
       if (form == 0)
-        assert_int_equal(((uint16_t *)out)[i], bfd_img_f2h(ref[i]));
+        assert_int_equal(((uint16_t *)out)[i], bfd_f32_to_f16(ref[i]));
       else if (form == 1)
-        assert_int_equal(((uint16_t *)out)[i], bfd_img_f2bf(ref[i]));
+        assert_int_equal(((uint16_t *)out)[i], bfd_f32_to_bf16(ref[i]));
       else {
         size_t b = i / (3 * N), c = (i / N) % 3, v = i % N;
         assert_true(((float *)out)[(b * N + v) * 3 + c] == ref[i]);
