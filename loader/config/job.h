@@ -1,0 +1,68 @@
+/* The job config (YAML): which datasets, how they are sampled and batched,
+ * the sequence or image ops, the device, prefetch and memory, I/O and rank
+ * layout. The schema is in configs/README.md. Unknown keys, wrong types and
+ * out-of-range values are errors naming the file, the line and what is
+ * valid; relative paths are resolved against the config file's folder. */
+#ifndef BFD_CONFIG_JOB_H
+#define BFD_CONFIG_JOB_H
+
+#include <stdint.h>
+
+#include "img.h"
+#include "io/engine.h"
+#include "ops/seq_config.h"
+
+typedef enum bfdi_order_kind { BFDI_ORDER_GLOBAL = 0, BFDI_ORDER_SHARDS, BFDI_ORDER_NONE } bfdi_order_kind;
+typedef enum bfdi_device { BFDI_DEVICE_AUTO = 0, BFDI_DEVICE_CPU, BFDI_DEVICE_CUDA } bfdi_device;
+typedef enum bfdi_layout { BFDI_CHANNELS_FIRST = 0, BFDI_CHANNELS_LAST } bfdi_layout;
+
+typedef struct bfdi_job_dataset {
+  char *path;          /* resolved */
+  double weight;
+  unsigned long line;  /* of its entry, for messages about the dataset */
+} bfdi_job_dataset;
+
+typedef struct bfdi_job {
+  char *file;          /* the config file (or "<dir>/<config string>"), for messages */
+  uint64_t seed;
+  bfdi_job_dataset *datasets;
+  size_t n_datasets;
+  uint32_t batch_size;
+  /* sampling */
+  bfdi_order_kind order;
+  uint32_t shard_window;
+  int drop_last;
+  int batching;        /* bfdi_batching (plan/sampler.h) */
+  uint32_t bucket_window;
+  uint64_t max_tokens;
+  /* ops */
+  int has_sequence;
+  bfd_seq_config seq;
+  int has_image;
+  bfdk_img_spec img;
+  bfdk_fdtype out_dtype;
+  bfdi_layout layout;
+  bfd_dtype label_dtype;
+  /* runtime */
+  bfdi_device device;
+  uint32_t prefetch;
+  uint64_t memory_limit;
+  bfdi_io_kind engine;
+  uint32_t queue_depth;
+  int direct;
+  uint32_t readers;
+  uint32_t workers;
+  int rank;            /* -1: not given */
+  int world_size;      /* -1: not given */
+  /* lines of keys that later checks refer to (0: absent) */
+  unsigned long line_batching, line_sequence, line_image, line_device;
+} bfdi_job;
+
+/* Parses a config file. */
+bfd_status bfdi_job_load(const char *path, bfdi_job *job);
+/* Parses config text; relative paths are relative to base_dir (NULL: the
+ * working directory). */
+bfd_status bfdi_job_parse(const char *text, size_t n, const char *base_dir, bfdi_job *job);
+void bfdi_job_free(bfdi_job *job);
+
+#endif

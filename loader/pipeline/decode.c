@@ -1,0 +1,85 @@
+/* The decode stage: each staged read is decoded into its place in the batch
+ * (HDF5 filters undone, chunk tiles placed, bytes swapped) and every whole
+ * record's CRC32C checked, OpenMP over the reads with one decoder per
+ * thread; then, for sequence windows with N rejection, each row's window is
+ * chosen among its candidates exactly as the kernels would choose it and
+ * copied into the batch input. */
+#include <omp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ops/seq_window.h"
+#include "pipeline/pipe_impl.h"
+
+static void choose_window(const bfdi_pipe *p, bfdi_slot *s, uint32_t b) {
+  const bfdk_seq_params *sp = &p->job.seq.params;
+  const bfdi_rd *first = &s->rd[s->first_rd[b]];
+  const int64_t len = (int64_t)first->len;
+  bfd_rng_key key = bfd_seq_key(p->job.seed, s->c.epoch, s->key[b], 0);
+  const bfdi_rd *best = first;
+  int64_t best_count = INT64_MAX;
+  for (int32_t a = 0; a < p->attempts; a++) {
+    const bfdi_rd *rd = first + a;
+    int64_t m = bfd_seq_window_bytes(sp, rd->cand, len);
+    const uint8_t *win = s->raw + rd->dst + (uint64_t)rd->cand - rd->lo;
+    int64_t c = bfd_seq_count_n(p->tables, win, 0, m, 1);
+    if (bfd_seq_n_ok(sp, c, m)) {
+      best = rd;
+      break;
+    }
+    if (c < best_count) {
+      best_count = c;
+      best = rd;
+    }
+  }
+  int64_t start = bfd_seq_shifted(sp, key, best->cand, len);
+  int64_t n = bfd_seq_window_bytes(sp, start, len);
+  memcpy(s->in + s->offsets[b], s->raw + best->dst + (uint64_t)start - best->lo, (size_t)n);
+}
+
+/* Decoding work worth a thread team: a team's start-up and its idle
+ * threads' spinning cost more than checksumming a few MiB takes. */
+#define PARALLEL_BYTES (4u << 20)
+
+static int worth_a_team(const bfdi_slot *s) {
+  uint64_t cost = 0;
+  for (size_t j = 0; j < s->n_rd; j++) {
+    const bfdi_readplan *pl = &s->plans[j];
+    /* inflating and placing tiles costs about ten times a CRC */
+    if (!pl->direct) cost += 10 * pl->out_bytes;
+    else if (pl->whole) cost += pl->out_bytes;
+  }
+  return cost >= PARALLEL_BYTES;
+}
+
+bfd_status bfdi_stage_decode(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s) {
+  const long n = (long)s->n_rd;
+  long bad = -1;
+  bfd_status bad_st = BFD_OK;
+  char msg[1024] = "";
+#pragma omp parallel for num_threads(w->n_dec) schedule(dynamic, 4) if (w->n_dec > 1 && worth_a_team(s))
+  for (long j = 0; j < n; j++) {
+    const bfdi_readplan *pl = &s->plans[j];
+    if (pl->direct && !pl->whole) continue; /* a window read in place: nothing to undo or check */
+    const uint8_t *stage = s->stage_buf ? s->stage_buf + s->stage_at[j] : NULL;
+    bfd_status st = bfdi_decode_plan(w->dec[omp_get_thread_num()], pl, stage, bfdi_rd_dst(s, &s->rd[j]));
+    if (st != BFD_OK) {
+#pragma omp critical(bfdi_decode_error)
+      if (bad < 0 || j < bad) {
+        bad = j;
+        bad_st = st;
+        snprintf(msg, sizeof msg, "%s", bfd_last_error());
+      }
+    }
+  }
+  if (bad >= 0) return bfdi_fail(bad_st, "%s", msg);
+  if (p->src->kind == BFD_KIND_SEQUENCE && p->attempts > 1) {
+    const long rows = (long)s->n;
+    const int team = rows * p->attempts * p->job.seq.params.window >= PARALLEL_BYTES;
+#pragma omp parallel for num_threads(w->n_dec) schedule(static) if (team)
+    for (long b = 0; b < rows; b++) choose_window(p, s, (uint32_t)b);
+  }
+  s->bytes[S_DECODE] = s->in_used + s->lab_used;
+  return BFD_OK;
+}

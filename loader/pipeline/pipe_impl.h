@@ -1,0 +1,204 @@
+/* The pipeline's insides, shared by its files: the batch slots that travel
+ * through the stages, the output table, and the stage functions. pipe.c
+ * runs the threads and the queues; plan.c, read.c, decode.c and ops.c are
+ * the stages; slots.c sizes and allocates the buffers. */
+#ifndef BFD_PIPELINE_PIPE_IMPL_H
+#define BFD_PIPELINE_PIPE_IMPL_H
+
+#include <dlpack/dlpack.h>
+#include <pthread.h>
+
+#include "io/decode.h"
+#include "io/engine.h"
+#include "pipeline/pipe.h"
+#include "plan/sampler.h"
+
+/* Stages in flow order. A slot's `stage` is the next stage it needs:
+ * S_READY when the consumer may take it. */
+enum { S_PLAN = 0, S_READ, S_DECODE, S_UPLOAD, S_OPS, S_BATCH, S_READY };
+#define N_STAGES S_READY
+
+/* Output dimensions that vary per batch. */
+#define DIM_B (-1) /* rows */
+#define DIM_W (-2) /* sequence row width */
+
+#define MAX_OUTPUTS 8
+
+typedef struct bfdi_out_desc {
+  const char *name;
+  DLDataType dtype;
+  int ndim;
+  int64_t dims[6];
+  size_t esize;
+  size_t cap;  /* bytes in a slot */
+  size_t off;  /* in the slot's output block */
+} bfdi_out_desc;
+
+/* Which slot buffer a read lands in. */
+enum { BUF_IN = 0, BUF_LAB, BUF_RAW };
+
+/* One read of a batch: a sequence span (or N-rejection candidate), an
+ * image sample or its label. */
+typedef struct bfdi_rd {
+  const bfdi_src_shard *shard;
+  uint64_t record;  /* in the shard */
+  uint64_t lo, hi;  /* sequences: bytes of the record */
+  uint64_t len;     /* sequences: the record's length */
+  int64_t cand;     /* N rejection: the candidate window's start */
+  uint64_t dst;     /* byte offset in its buffer */
+  uint64_t cap;
+  uint32_t row;
+  uint8_t part;     /* bfdi_part */
+  uint8_t buf;      /* BUF_* */
+} bfdi_rd;
+
+/* A batch slot: everything one batch needs, allocated once. The public
+ * bfd_batch is a slot handed to the consumer. */
+struct bfd_batch {
+  bfdi_pipe *p;
+  int index;
+  /* flow, under p->mu */
+  uint64_t seq;
+  int in_flight;    /* between plan and release */
+  int stage;        /* next stage to run (S_READY: ready) */
+  int busy;         /* a stage thread works on it */
+  int refs;         /* the consumer's handle and its tensors */
+  int handle;       /* the consumer's handle is not released yet */
+  /* the step */
+  bfdi_cursor c, next_c;
+  uint64_t step, next_step;
+  uint32_t n;
+  bfdi_sample_ref *refs_buf;
+  uint64_t *key;     /* Philox sample key of each row */
+  int64_t *h_sample; /* host "sample" (the output itself on the CPU backend) */
+  uint8_t *h_valid;
+  int64_t *h_class;
+  uint32_t *group;   /* images: shape group of each row */
+  uint64_t *offsets; /* sequences: spans in `in` [n + 1]; images: each row's data in `in` */
+  uint64_t *lab_off; /* images: each row's label in `lab` */
+  uint32_t *first_rd; /* each row's first read */
+  /* reads */
+  bfdi_rd *rd;
+  bfdi_readplan *plans;
+  uint64_t *stage_at;
+  size_t n_rd;
+  uint8_t *stage_buf, *raw, *in, *lab;
+  uint64_t in_used, lab_used, raw_used;
+  /* outputs */
+  uint8_t *out;      /* host (CPU backend) or device block */
+  void *work;
+  int32_t width;
+  /* device */
+  uint8_t *d_in, *d_lab;
+  uint64_t *d_offsets, *d_key;
+  void *ev_up, *ev_done;
+  int gpu_used;      /* ev_done was recorded at least once */
+  /* per-batch stage figures */
+  uint64_t bytes[N_STAGES];
+};
+typedef struct bfd_batch bfdi_slot;
+
+typedef struct bfdi_stage_acc {
+  double busy, wait_in, wait_out;
+  uint64_t bytes, records;
+} bfdi_stage_acc;
+
+/* One stage thread's own state. */
+typedef struct bfdi_worker {
+  bfdi_pipe *p;
+  int stage;
+  pthread_t thread;
+  /* read */
+  bfdi_io *io;
+  int32_t *file_slot;   /* global file id -> engine slot, -1 closed */
+  uint64_t *file_stamp; /* batch that last used it */
+  uint32_t open_files;
+  uint64_t batches;
+  bfdi_io_req *ioq;
+  size_t ioq_cap;
+  /* decode */
+  bfdi_decoder **dec;
+  uint32_t n_dec;
+} bfdi_worker;
+
+struct bfdi_pipe {
+  bfdi_job job;          /* owned */
+  bfdi_source *src;
+  uint32_t rank, world;
+  int cuda;
+  int device_id;
+  bfdi_sampler *plan_sampler; /* the plan thread's */
+  bfdi_sampler *api_sampler;  /* the consumer thread's: state, steps */
+  uint32_t max_batch;
+  size_t cap_rd;
+  int attempts;          /* sequences: N-rejection candidates per sample (1: none) */
+  /* outputs */
+  bfdi_out_desc outs[MAX_OUTPUTS];
+  size_t n_outs;
+  size_t out_bytes;
+  /* sequence ops */
+  bfdk_seq_params kp;    /* the job's params in record mode: the pipeline cuts windows */
+  int32_t *tables;
+  void *d_tables;
+  /* image ops */
+  int64_t img_out_sample; /* bytes of one output patch */
+  int64_t lab_out_sample;
+  /* buffers of a slot */
+  size_t in_cap, lab_cap, raw_cap, stage_cap, work_cap;
+  size_t host_slot_bytes, dev_slot_bytes;
+  bfdi_slot *slots;
+  int R;
+  void *copy_stream, *compute_stream;
+  /* threads */
+  pthread_mutex_t mu;
+  pthread_cond_t cv[N_STAGES + 1]; /* stage k waits on cv[k], the consumer on cv[S_READY] */
+  bfdi_worker *workers;
+  int n_workers;
+  int running, stop;
+  uint64_t next[N_STAGES]; /* next seq each stage claims */
+  uint64_t cons_seq;       /* next seq the consumer takes */
+  /* plan thread position */
+  bfdi_cursor plan_c;
+  uint64_t plan_step;
+  /* consumer position */
+  bfdi_cursor consumed;
+  uint64_t consumed_step;
+  uint32_t cur_epoch;
+  /* first failure */
+  bfd_status err;
+  uint64_t err_seq;
+  char err_msg[2048];
+  bfdi_stage_acc acc[N_STAGES];
+  /* lifetime: freed when closed and no slot is referenced */
+  int closed;
+  int held;
+};
+
+/* Stage work on one slot (the slot is the caller's until it returns). */
+bfd_status bfdi_stage_plan(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s);
+bfd_status bfdi_stage_read(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s);
+bfd_status bfdi_stage_decode(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s);
+bfd_status bfdi_stage_upload(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s);
+bfd_status bfdi_stage_ops(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s);
+bfd_status bfdi_stage_batch(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s);
+
+/* Per-thread state of the read and decode stages. */
+bfd_status bfdi_worker_init(bfdi_pipe *p, bfdi_worker *w);
+void bfdi_worker_fini(bfdi_worker *w);
+
+/* Where a read's bytes go. */
+uint8_t *bfdi_rd_dst(bfdi_slot *s, const bfdi_rd *rd);
+
+/* Sizes the outputs and buffers, checks them against memory_limit and
+ * allocates the slots (slots.c). */
+bfd_status bfdi_slots_create(bfdi_pipe *p);
+void bfdi_slots_free(bfdi_pipe *p);
+
+/* The output named name, or NULL. */
+const bfdi_out_desc *bfdi_out_find(const bfdi_pipe *p, const char *name);
+static inline void *bfdi_out_ptr(const bfdi_pipe *p, const bfdi_slot *s, const char *name) {
+  const bfdi_out_desc *d = bfdi_out_find(p, name);
+  return d ? s->out + d->off : NULL;
+}
+
+#endif

@@ -1,0 +1,111 @@
+/* The plan stage: the sampler's batch for this rank and step, and for each
+ * row what to read and where it lands. Sequence windows are cut here, on the
+ * host, with the same ops/ functions and Philox keys the kernels use: the
+ * window start (and shift) depends only on the record's length, so only the
+ * window's bytes are read and the kernels then see each window as a whole
+ * record. With N rejection (window.max_n_frac < 1) every candidate window is
+ * read (with room for the shift) and the decode stage picks one. */
+#include "gpu.h"
+#include "ops/seq_window.h"
+#include "pipeline/pipe_impl.h"
+
+static bfd_status add_rd(bfdi_pipe *p, bfdi_slot *s, const bfdi_src_loc *loc, uint32_t row, bfdi_part part,
+                         uint64_t lo, uint64_t hi, int64_t cand, int buf, uint64_t dst, uint64_t cap) {
+  if (s->n_rd >= p->cap_rd)
+    return bfdi_fail(BFD_ERR_INTERNAL, "batch of %u rows needs more than %zu reads", s->n, p->cap_rd);
+  s->rd[s->n_rd++] = (bfdi_rd){.shard = loc->shard, .record = loc->record, .lo = lo, .hi = hi, .len = loc->len,
+                               .cand = cand, .dst = dst, .cap = cap, .row = row, .part = (uint8_t)part,
+                               .buf = (uint8_t)buf};
+  return BFD_OK;
+}
+
+static bfd_status seq_row(bfdi_pipe *p, bfdi_slot *s, uint32_t b, uint32_t d, const bfdi_src_loc *loc) {
+  const bfdk_seq_params *sp = &p->job.seq.params;
+  const int64_t len = (int64_t)loc->len;
+  s->offsets[b] = s->in_used;
+  s->first_rd[b] = (uint32_t)s->n_rd;
+  if (sp->sample_mode == BFD_SEQ_RECORD) {
+    BFD_TRY(add_rd(p, s, loc, b, BFDI_PART_DATA, 0, loc->len, 0, BUF_IN, s->in_used, loc->len));
+    s->in_used += loc->len;
+    return BFD_OK;
+  }
+  bfd_rng_key key = bfd_seq_key(p->job.seed, s->c.epoch, s->key[b], 0);
+  const bfdk_seq_regions rg = bfdi_source_regions(p->src, d);
+  const uint64_t rec = loc->ds_record;
+  uint64_t total = bfd_seq_record_windows(sp, &rg, rec, len);
+  if (p->attempts == 1) {
+    int64_t first = bfd_seq_window_start(sp, &rg, rec, len, bfd_seq_window_idx(sp, key, loc->tile, total, 0));
+    int64_t start = bfd_seq_shifted(sp, key, first, len);
+    int64_t n = bfd_seq_window_bytes(sp, start, len);
+    BFD_TRY(add_rd(p, s, loc, b, BFDI_PART_DATA, (uint64_t)start, (uint64_t)(start + n), start, BUF_IN, s->in_used,
+                   (uint64_t)n));
+    s->in_used += (uint64_t)n;
+    return BFD_OK;
+  }
+  for (int32_t a = 0; a < p->attempts; a++) {
+    int64_t cand = bfd_seq_window_start(sp, &rg, rec, len, bfd_seq_window_idx(sp, key, loc->tile, total, a));
+    int64_t lo = cand - sp->shift > 0 ? cand - sp->shift : 0;
+    int64_t hi = cand + sp->window + sp->shift < len ? cand + sp->window + sp->shift : len;
+    BFD_TRY(add_rd(p, s, loc, b, BFDI_PART_DATA, (uint64_t)lo, (uint64_t)hi, cand, BUF_RAW, s->raw_used,
+                   (uint64_t)(hi - lo)));
+    s->raw_used += (uint64_t)(hi - lo);
+  }
+  s->in_used += (uint64_t)(len < sp->window ? len : sp->window);
+  return BFD_OK;
+}
+
+static bfd_status img_row(bfdi_pipe *p, bfdi_slot *s, uint32_t b, const bfdi_src_loc *loc) {
+  const bfdi_src_group *g = &p->src->groups[loc->shard->group];
+  s->group[b] = loc->shard->group;
+  s->offsets[b] = s->in_used;
+  s->first_rd[b] = (uint32_t)s->n_rd;
+  BFD_TRY(add_rd(p, s, loc, b, BFDI_PART_DATA, 0, 0, 0, BUF_IN, s->in_used, g->sample_bytes));
+  s->in_used += g->sample_bytes;
+  if (g->has_labels) {
+    s->lab_off[b] = s->lab_used;
+    BFD_TRY(add_rd(p, s, loc, b, BFDI_PART_LABEL, 0, 0, 0, BUF_LAB, s->lab_used, g->label_bytes));
+    s->lab_used += g->label_bytes;
+  }
+  return BFD_OK;
+}
+
+bfd_status bfdi_stage_plan(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s) {
+  (void)w;
+#if BFD_CUDA
+  /* the slot's last batch may still be on the GPU: its buffers are reused now */
+  if (p->cuda && s->gpu_used) BFD_TRY(bfdk_gpu_event_sync(s->ev_done));
+#endif
+  s->c = p->plan_c;
+  s->step = p->plan_step;
+  BFD_TRY(bfdi_sampler_batch(p->plan_sampler, s->c, p->rank, s->refs_buf, p->max_batch, &s->n));
+  bfdi_cursor next = s->c;
+  BFD_TRY(bfdi_sampler_advance(p->plan_sampler, &next));
+  s->next_c = next;
+  s->next_step = next.epoch == s->c.epoch ? s->step + 1 : 0;
+  p->plan_c = next;
+  p->plan_step = s->next_step;
+
+  const bfdi_source *src = p->src;
+  s->n_rd = 0;
+  s->in_used = s->lab_used = s->raw_used = 0;
+  for (uint32_t b = 0; b < s->n; b++) {
+    const bfdi_sample_ref *r = &s->refs_buf[b];
+    const bfdi_src_ds *ds = &src->ds[r->dataset];
+    bfdi_src_loc loc;
+    bfdi_source_locate(src, r->dataset, r->sample, &loc);
+    uint64_t gidx = ds->base + r->sample;
+    s->h_sample[b] = (int64_t)gidx;
+    /* several datasets each run through their own passes: a repeat within
+     * an epoch draws afresh (one dataset: pass is the epoch, in the key already) */
+    s->key[b] = src->n_ds > 1 ? gidx + src->total * r->pass : gidx;
+    s->h_valid[b] = !(r->flags & BFDI_SAMPLE_PAD);
+    if (s->h_class) s->h_class[b] = ds->classes[loc.ds_record];
+    BFD_TRY(src->kind == BFD_KIND_SEQUENCE ? seq_row(p, s, b, r->dataset, &loc) : img_row(p, s, b, &loc));
+  }
+  s->offsets[s->n] = s->in_used;
+  if (s->in_used > p->in_cap || s->lab_used > p->lab_cap || s->raw_used > p->raw_cap)
+    return bfdi_fail(BFD_ERR_INTERNAL, "batch buffers overflow (%llu of %zu bytes)", (unsigned long long)s->in_used,
+                     p->in_cap);
+  s->bytes[S_PLAN] = s->in_used + s->lab_used + s->raw_used;
+  return BFD_OK;
+}
