@@ -88,7 +88,12 @@ bfd_status bfdk_seq_bed_parse(const char *text, size_t n, const char *what, bfdk
                      what, (unsigned long long)line, (long long)bed->end[i], (long long)bed->start[i]);
       goto fail;
     }
-    bed->chrom[i] = strndup(f[0], len[0]);
+    /* The text need not be NUL-terminated, so no strndup (it may read on). */
+    bed->chrom[i] = malloc(len[0] + 1);
+    if (bed->chrom[i]) {
+      memcpy(bed->chrom[i], f[0], len[0]);
+      bed->chrom[i][len[0]] = '\0';
+    }
     if (!bed->chrom[i]) {
       st = bfdi_fail(BFD_ERR_NOMEM, "%s: out of memory at line %llu", what, (unsigned long long)line);
       goto fail;
