@@ -12,6 +12,14 @@ WERROR   ?= 0
 NVCC     ?= $(shell command -v nvcc 2>/dev/null || { test -x /usr/local/cuda/bin/nvcc && echo /usr/local/cuda/bin/nvcc; })
 CUDA     ?= $(if $(NVCC),1,0)
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+# loader/dist: the mpi backend when pkg-config knows Open MPI (ompi-c), the
+# nccl backend when CUDA is on and nccl.h is found. The sanitized library
+# never has the nccl backend: its CUDA is the emulator.
+MPI      ?= $(shell pkg-config --exists ompi-c 2>/dev/null && echo 1 || echo 0)
+NCCL_H   := $(firstword $(wildcard $(CUDA_HOME)/include/nccl.h /usr/include/nccl.h /usr/local/include/nccl.h))
+NCCL     ?= $(if $(and $(filter 1,$(CUDA)),$(NCCL_H)),1,0)
+MPI_CFLAGS := $(if $(filter 1,$(MPI)),$(shell pkg-config --cflags ompi-c))
+MPI_LIBS   := $(if $(filter 1,$(MPI)),$(shell pkg-config --libs ompi-c))
 PYTHON   ?= python3
 
 # Generated once per machine: runs the dependency installer, then records the
@@ -27,14 +35,15 @@ $(CONFIG_MK): scripts/install-deps.sh Makefile
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wno-unused-parameter $(if $(filter 1,$(WERROR)),-Werror)
 CPPFLAGS += -D_GNU_SOURCE -Iinclude -Iloader -Ikernels -I/usr/include/nifti $(PKG_CFLAGS) -DBFD_CUDA=$(CUDA)
+CPPFLAGS += -DBFD_MPI=$(MPI) $(MPI_CFLAGS) -DBFD_NCCL=$(NCCL) $(if $(filter 1,$(NCCL)),-isystem $(dir $(NCCL_H)) -isystem $(CUDA_HOME)/include)
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -fPIC -fvisibility=hidden -ffp-contract=off -fopenmp $(WARN)
-LDLIBS  := $(PKG_LIBS) -fopenmp
+LDLIBS  := $(PKG_LIBS) -fopenmp $(MPI_LIBS) $(if $(filter 1,$(NCCL)),-L$(CUDA_HOME)/lib64 -lnccl)
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 # The sanitized (test) library always has the CUDA backend, on the emulator.
-SAN_CPPFLAGS = $(filter-out -DBFD_CUDA=%,$(CPPFLAGS)) -DBFD_CUDA=1
+SAN_CPPFLAGS = $(filter-out -DBFD_CUDA=% -DBFD_NCCL=%,$(CPPFLAGS)) -DBFD_CUDA=1 -DBFD_NCCL=0
 
-LIB_SRC := $(wildcard loader/core/*.c loader/format/*.c loader/ingest/*.c loader/io/*.c loader/ops/*.c loader/plan/*.c loader/config/*.c loader/pipeline/*.c loader/api/*.c loader/pack/*.c kernels/cpu/*.c)
+LIB_SRC := $(wildcard loader/core/*.c loader/format/*.c loader/ingest/*.c loader/io/*.c loader/ops/*.c loader/plan/*.c loader/config/*.c loader/pipeline/*.c loader/api/*.c loader/pack/*.c loader/dist/*.c kernels/cpu/*.c)
 CLI_SRC := $(wildcard loader/cli/*.c)
 TEST_SRC := $(wildcard tests/unit/test_*.c)
 TEST_SUPPORT := $(wildcard tests/unit/support/*.c)
@@ -92,9 +101,11 @@ $(BUILD)/san/%.o: %.cc
 	@mkdir -p $(@D)
 	$(CXX) -std=c++17 $(SAN_CPPFLAGS) -O1 -g -fPIC -ffp-contract=off $(WARN:-Wstrict-prototypes=) $(SANFLAGS) -MMD -MP -c $< -o $@
 
+# biofeed-link.txt: what a static consumer (the Python module) links besides it.
 $(LIB_A): $(OBJ)
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
+	echo '$(LDLIBS)' > $(@D)/biofeed-link.txt
 $(SAN_A): $(SAN_OBJ)
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^

@@ -1,9 +1,9 @@
 """Builds biofeed._biofeed against the library of a biofeed build directory.
 
 The extension links the static library (BUILD/lib/libbiofeed.a) so that the
-installed module does not depend on the build tree, plus the libraries the
-build recorded in BUILD/config.mk (PKG_LIBS), OpenMP, and the static CUDA
-runtime when the library holds CUDA kernels.
+installed module does not depend on the build tree, plus the libraries that
+`make` recorded beside it in BUILD/lib/biofeed-link.txt (HDF5, htslib, ...,
+OpenMP, MPI, and the static CUDA runtime and NCCL when the library has them).
 
 BUILD is $BIOFEED_BUILD when set (relative paths are taken from the
 repository root), else the repository's build/. Build the library first:
@@ -12,8 +12,6 @@ repository root), else the repository's build/. Build the library first:
 import os
 import re
 import shlex
-import shutil
-import subprocess
 import sys
 
 from setuptools import Extension, setup
@@ -32,34 +30,10 @@ def need_make(what):
              f"(or set BIOFEED_BUILD to the build directory you use with `make BUILD=...`).")
 
 
-def pkg_libs(config_mk):
-    with open(config_mk) as f:
-        for line in f:
-            m = re.match(r"\s*PKG_LIBS\s*:?=(.*)", line)
-            if m:
-                return shlex.split(m.group(1))
-    sys.exit(f"biofeed: no PKG_LIBS line in {config_mk}; remove it and run `make` again")
-
-
-def has_cuda_objects(archive):
-    """Whether the library was built with nvcc (its members include *.cu.o)."""
-    ar = shutil.which("ar") or shutil.which("gcc-ar")
-    if not ar:
-        sys.exit("biofeed: `ar` (binutils) is needed to inspect libbiofeed.a")
-    names = subprocess.run([ar, "t", archive], check=True, capture_output=True, text=True).stdout.split()
-    return any(n.endswith(".cu.o") for n in names)
-
-
-def cuda_libs():
-    home = os.environ.get("CUDA_HOME")
-    if not home:
-        nvcc = shutil.which("nvcc") or "/usr/local/cuda/bin/nvcc"
-        home = os.path.dirname(os.path.dirname(os.path.realpath(nvcc)))
-    lib64 = os.path.join(home, "lib64")
-    if not os.path.exists(os.path.join(lib64, "libcudart_static.a")):
-        sys.exit(f"biofeed: the library has CUDA kernels but {lib64}/libcudart_static.a is missing; "
-                 f"set CUDA_HOME to the CUDA toolkit the library was built with")
-    return [f"-L{lib64}", "-lcudart_static", "-ldl", "-lrt", "-lstdc++"]
+def link_libs(link_txt):
+    """The libraries a static consumer of libbiofeed.a links, as `make` wrote them."""
+    with open(link_txt) as f:
+        return shlex.split(f.read())
 
 
 def version():
@@ -69,12 +43,12 @@ def version():
 
 BUILD = build_dir()
 LIB_A = os.path.join(BUILD, "lib", "libbiofeed.a")
-CONFIG_MK = os.path.join(BUILD, "config.mk")
-for path in (LIB_A, CONFIG_MK):
+LINK_TXT = os.path.join(BUILD, "lib", "biofeed-link.txt")
+for path in (LIB_A, LINK_TXT):
     if not os.path.exists(path):
         need_make(path)
 
-link = pkg_libs(CONFIG_MK) + ["-fopenmp"] + (cuda_libs() if has_cuda_objects(LIB_A) else [])
+link = link_libs(LINK_TXT)
 # Intermediate files go to the build directory, not into the source tree.
 STAGE = os.path.join(BUILD, "python")
 os.makedirs(STAGE, exist_ok=True)

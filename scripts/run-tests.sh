@@ -31,6 +31,21 @@ for t in "$BUILD"/tests/test_*; do
   rm -f "$log"
 done
 
+# Multi-rank tests (mpirun -np 4); they print cmocka-style summary lines.
+log=$(mktemp)
+BUILD="$BUILD" tests/dist/run.sh >"$log" 2>&1
+rc=$?
+cat "$log"
+p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
+f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
+s=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
+passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
+if [[ $rc -ne 0 ]]; then
+  failed_bins+=("tests/dist/run.sh (exit $rc)")
+  [[ $f -eq 0 ]] && failed=$((failed + 1))
+fi
+rm -f "$log"
+
 if [[ -x "$BUILD/venv/bin/pytest" ]]; then
   log=$(mktemp)
   "$BUILD/venv/bin/pytest" -q -rs tests/python 2>&1 | tee "$log"
