@@ -1,12 +1,12 @@
 /* The loader's C API (include/biofeed/loader.h) over the pipeline: opening
  * from a config file or string, the rank layout (options, then the config's
  * dist:, then the launcher's environment), and the consumer calls. */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "biofeed/loader.h"
 #include "config/job.h"
+#include "dist/launcher.h"
 #include "pipeline/pipe.h"
 
 struct bfd_loader {
@@ -20,45 +20,23 @@ bfd_status bfd_loader_options_init(bfd_loader_options *o) {
   return BFD_OK;
 }
 
-/* The first of the variables that is set: torchrun, then MPI launchers, then
- * Slurm. -1 when none is; an unparsable value is an error. */
-static bfd_status from_env(const char *const *names, int *out) {
-  *out = -1;
-  for (const char *const *n = names; *n; n++) {
-    const char *v = getenv(*n);
-    if (!v || !v[0]) continue;
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno || *end || x < 0 || x > (long)INT32_MAX)
-      return bfdi_fail(BFD_ERR_INVALID_ARG, "environment variable %s=%s is not a rank or world size", *n, v);
-    *out = (int)x;
-    return BFD_OK;
-  }
-  return BFD_OK;
-}
-
-static bfd_status layout(const bfdi_job *job, const bfd_loader_options *opt, uint32_t *rank, uint32_t *world) {
-  static const char *const RANKS[] = {"RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK", "SLURM_PROCID", NULL};
-  static const char *const WORLDS[] = {"WORLD_SIZE", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_NTASKS", NULL};
-  int r = opt ? opt->rank : -1, w = opt ? opt->world_size : -1;
-  if (r < 0) r = job->rank;
-  if (w < 0) w = job->world_size;
-  if (r < 0) BFD_TRY(from_env(RANKS, &r));
-  if (w < 0) BFD_TRY(from_env(WORLDS, &w));
-  if (r < 0) r = 0;
-  if (w < 0) w = 1;
-  if (w < 1 || r >= w)
-    return bfdi_fail(BFD_ERR_INVALID_ARG, "%s: rank %d of a world of %d: ranks run 0 .. world_size - 1 (set them in "
-                     "bfd_loader_options, dist: or the launcher's environment)", job->file, r, w);
-  *rank = (uint32_t)r;
-  *world = (uint32_t)w;
+/* The rank layout: options first, then the config's dist:, then the
+ * launcher's environment (dist/launcher.h). */
+static bfd_status layout(const bfdi_job *job, const bfd_loader_options *opt, bfdi_dist_env *env) {
+  bfdi_dist_given g;
+  bfdi_dist_given_init(&g);
+  g.rank = opt && opt->rank >= 0 ? opt->rank : job->rank;
+  g.world_size = opt && opt->world_size >= 0 ? opt->world_size : job->world_size;
+  bfd_status st = bfdi_dist_discover(&g, bfdi_process_getenv, NULL, env);
+  if (st != BFD_OK)
+    return bfdi_wrap(st, "%s: cannot tell this process's rank (set it in bfd_loader_options, dist: or the "
+                     "launcher's environment)", job->file);
   return BFD_OK;
 }
 
 static bfd_status open_job(bfdi_job *job, const bfd_loader_options *opt, bfd_loader **out) {
-  uint32_t rank = 0, world = 1;
-  bfd_status st = layout(job, opt, &rank, &world);
+  bfdi_dist_env env;
+  bfd_status st = layout(job, opt, &env);
   if (st != BFD_OK) {
     bfdi_job_free(job);
     return st;
@@ -68,7 +46,7 @@ static bfd_status open_job(bfdi_job *job, const bfd_loader_options *opt, bfd_loa
     bfdi_job_free(job);
     return bfdi_fail(BFD_ERR_NOMEM, "out of memory");
   }
-  st = bfdi_pipe_create(job, rank, world, &l->p);
+  st = bfdi_pipe_create(job, env.rank, env.world_size, &l->p);
   if (st != BFD_OK) {
     free(l);
     return st;

@@ -12,6 +12,7 @@ int bfd_cli_pack(int argc, char **argv);
 int bfd_cli_inspect(int argc, char **argv);
 int bfd_cli_verify(int argc, char **argv);
 int bfd_cli_run(int argc, char **argv);
+int bfd_cli_stage(int argc, char **argv);
 
 /* Prints "biofeed <cmd>: <last error>" and returns the exit status for s. */
 int bfd_cli_fail(const char *cmd, bfd_status s);

@@ -13,6 +13,7 @@ static void usage(FILE *f) {
           "  inspect PATH                       describe a dataset directory or one shard\n"
           "  verify PATH                        check every file hash and record CRC\n"
           "  run CONFIG [options]               stream a job config's batches: throughput, bottleneck, dumps\n"
+          "  stage DATASET DEST [--owners FILE] copy this rank's shards to node-local storage (exchange mode)\n"
           "  version                            print the version and the backends built in\n"
           "\n"
           "`biofeed <command> --help` lists a command's options.\n");
@@ -44,6 +45,7 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "inspect")) return bfd_cli_inspect(argc - 1, argv + 1);
   if (!strcmp(cmd, "verify")) return bfd_cli_verify(argc - 1, argv + 1);
   if (!strcmp(cmd, "run")) return bfd_cli_run(argc - 1, argv + 1);
+  if (!strcmp(cmd, "stage")) return bfd_cli_stage(argc - 1, argv + 1);
   if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
     int n = 0;
     bfd_status s = bfd_cuda_device_count(&n);

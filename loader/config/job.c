@@ -208,35 +208,81 @@ static bfd_status parse_io(const bfdi_yctx *c, yaml_node_t *n, bfdi_job *job) {
   return st;
 }
 
-static bfd_status parse_dist(const bfdi_yctx *c, yaml_node_t *n, bfdi_job *job) {
+/* A path value of dist:, resolved against the config's folder. */
+static bfd_status dist_path(const bfdi_yctx *c, const char *dir, yaml_node_t *v, const char *key, char **out) {
+  const char *s;
+  BFD_TRY(bfdi_ystr(c, v, key, &s));
+  if (!s[0]) return bfdi_fail(BFD_ERR_FORMAT, "%s:%lu: %s is empty: give a path", c->file, bfdi_yline(v), key);
+  free(*out);
+  *out = join_dir(dir, s);
+  return *out ? BFD_OK : nomem(c);
+}
+
+/* Keys that only one mode reads are errors under the others, so a config
+ * never carries a setting that silently does nothing. */
+static bfd_status dist_check(const bfdi_yctx *c, bfdi_job *job, const yaml_node_t *rank_node,
+                             const yaml_node_t *group_node, const yaml_node_t *owners_node,
+                             const yaml_node_t *stage_node) {
+  if (job->rank >= 0 && job->world_size > 0 && job->rank >= job->world_size)
+    return bfdi_fail(BFD_ERR_FORMAT, "%s:%lu: dist.rank: %d is not below dist.world_size %d (ranks are 0..%d)", c->file,
+                     bfdi_yline(rank_node), job->rank, job->world_size, job->world_size - 1);
+  if (group_node && job->group_size > 1)
+    return bfdi_fail(BFD_ERR_FORMAT, "%s:%lu: dist.group_size: groups of ranks sharing batches need mode: broadcast, "
+                     "which this build of the loader does not run yet; remove group_size", c->file,
+                     bfdi_yline(group_node));
+  if (owners_node)
+    return bfdi_fail(BFD_ERR_FORMAT, "%s:%lu: dist.owners: an owner map is read by mode: exchange only, which this "
+                     "build of the loader does not run yet; remove owners", c->file, bfdi_yline(owners_node));
+  if (stage_node)
+    return bfdi_fail(BFD_ERR_FORMAT, "%s:%lu: dist.stage_dir: staged data is read by mode: exchange only, which this "
+                     "build of the loader does not run yet; remove stage_dir", c->file, bfdi_yline(stage_node));
+  return BFD_OK;
+}
+
+static bfd_status parse_dist(const bfdi_yctx *c, const char *dir, yaml_node_t *n, bfdi_job *job) {
   static const char *const modes[] = {"shard"};
+  static const char *const backends[] = {"auto", "local", "mpi", "nccl"};
   bfdi_ykv *e;
   size_t m;
   BFD_TRY(bfdi_ymap(c, n, "dist", &e, &m));
   bfd_status st = BFD_OK;
-  const yaml_node_t *rank_node = NULL;
+  const yaml_node_t *rank_node = NULL, *group_node = NULL, *owners_node = NULL, *stage_node = NULL;
   for (size_t i = 0; i < m && st == BFD_OK; i++) {
     const char *k = e[i].key;
+    yaml_node_t *v = e[i].value;
     uint64_t x;
-    int mode;
+    int choice = 0;
     if (!strcmp(k, "rank")) {
-      st = bfdi_yuint(c, e[i].value, "dist.rank", 0, BFDI_SAMPLER_MAX_WORLD - 1, &x);
+      st = bfdi_yuint(c, v, "dist.rank", 0, BFDI_SAMPLER_MAX_WORLD - 1, &x);
       job->rank = (int)x;
-      rank_node = e[i].value;
+      rank_node = v;
     } else if (!strcmp(k, "world_size")) {
-      st = bfdi_yuint(c, e[i].value, "dist.world_size", 1, BFDI_SAMPLER_MAX_WORLD, &x);
+      st = bfdi_yuint(c, v, "dist.world_size", 1, BFDI_SAMPLER_MAX_WORLD, &x);
       job->world_size = (int)x;
     } else if (!strcmp(k, "mode")) {
-      st = bfdi_ychoice(c, e[i].value, "dist.mode", modes, 1, &mode);
+      st = bfdi_ychoice(c, v, "dist.mode", modes, (int)(sizeof modes / sizeof *modes), &choice);
+      job->dist_mode = (bfdi_dist_mode)choice;
+    } else if (!strcmp(k, "group_size")) {
+      st = get_u32(c, v, "dist.group_size", 1, BFDI_SAMPLER_MAX_WORLD, &job->group_size);
+      group_node = v;
+    } else if (!strcmp(k, "backend")) {
+      st = bfdi_ychoice(c, v, "dist.backend", backends, 4, &choice);
+      job->backend = (bfdi_dist_backend)choice;
+    } else if (!strcmp(k, "timeout")) {
+      st = bfdi_yreal(c, v, "dist.timeout", 0.001, 1e7, &job->timeout_s);
+    } else if (!strcmp(k, "owners")) {
+      st = dist_path(c, dir, v, "dist.owners", &job->owners);
+      owners_node = v;
+    } else if (!strcmp(k, "stage_dir")) {
+      st = dist_path(c, dir, v, "dist.stage_dir", &job->stage_dir);
+      stage_node = v;
     } else {
-      st = bfdi_yunknown(c, &e[i], "dist", "rank, world_size, mode");
+      st = bfdi_yunknown(c, &e[i], "dist", "rank, world_size, mode, group_size, backend, timeout, owners, stage_dir");
     }
   }
   free(e);
-  if (st == BFD_OK && job->rank >= 0 && job->world_size > 0 && job->rank >= job->world_size)
-    st = bfdi_fail(BFD_ERR_FORMAT, "%s:%lu: dist.rank: %d is not below dist.world_size %d (ranks are 0..%d)", c->file,
-                   bfdi_yline(rank_node), job->rank, job->world_size, job->world_size - 1);
-  return st;
+  BFD_TRY(st);
+  return dist_check(c, job, rank_node, group_node, owners_node, stage_node);
 }
 
 static bfd_status parse_root(const bfdi_yctx *c, const char *dir, yaml_node_t *root, bfdi_job *job) {
@@ -278,7 +324,7 @@ static bfd_status parse_root(const bfdi_yctx *c, const char *dir, yaml_node_t *r
     } else if (!strcmp(k, "io")) {
       st = parse_io(c, v, job);
     } else if (!strcmp(k, "dist")) {
-      st = parse_dist(c, v, job);
+      st = parse_dist(c, dir, v, job);
     } else {
       st = bfdi_yunknown(c, &e[i], "the job config",
                          "seed, datasets, batch_size, sampling, sequence, image, device, prefetch, memory_limit, io, "
@@ -329,6 +375,10 @@ static void defaults(bfdi_job *job) {
   job->workers = auto_workers();
   job->rank = -1;
   job->world_size = -1;
+  job->dist_mode = BFDI_DIST_SHARD;
+  job->group_size = 1;
+  job->backend = BFDI_BACKEND_AUTO;
+  job->timeout_s = 300.0;
 }
 
 static bfd_status parse(const char *text, size_t n, const char *file, const char *dir, bfdi_job *job) {
@@ -374,5 +424,7 @@ void bfdi_job_free(bfdi_job *job) {
   free(job->datasets);
   if (job->has_sequence) bfd_seq_config_free(&job->seq);
   free(job->file);
+  free(job->owners);
+  free(job->stage_dir);
   memset(job, 0, sizeof *job);
 }

@@ -4,6 +4,9 @@
 # the library from $BUILD/san/libbiofeed.a), then runs them:
 #   collectives   mpirun -np 4: broadcast, allgather, all-to-all (uneven,
 #                 zeros, in pieces), exchange plans, split and broadcast groups
+#   shard         mpirun -np 4: the loader in shard mode; the samples of an
+#                 epoch over all ranks are the dataset exactly once (plus the
+#                 stated padding), step counts equal
 #   failure       mpirun -np 4 where rank 1 aborts, exits, is killed or hangs:
 #                 every rank must exit non-zero, within a bounded time, with
 #                 the documented exit code where there is one
@@ -66,7 +69,7 @@ for src in loader/dist/*.c; do
   mpicc "${CFLAGS[@]}" -c "$src" -o "$o" || { echo "tests/dist/run.sh: cannot compile $src" >&2; exit 2; }
   objs+=("$o")
 done
-for prog in dist_collectives dist_fail dist_rdzv; do
+for prog in dist_collectives dist_fail dist_rdzv dist_shard; do
   # shellcheck disable=SC2086
   mpicc "${CFLAGS[@]}" -o "$OUT/$prog" "tests/dist/$prog.c" "${objs[@]}" "$SAN_A" $PKG_LIBS -fopenmp -lstdc++ \
     || { echo "tests/dist/run.sh: cannot build $prog" >&2; exit 2; }
@@ -82,6 +85,15 @@ timeout -k 5 "$LIMIT" "${MPIRUN[@]}" "$OUT/dist_collectives" >"$log" 2>&1
 rc=$?
 sed 's/^/    /' "$log"
 if [[ $rc -eq 0 ]] && [[ $(grep -c '^\[       OK \]' "$log") -eq 6 ]]; then ok "collectives"; else bad "collectives" "exit $rc"; fi
+
+# --- the loader in shard mode --------------------------------------------------
+echo "[ RUN      ] loader, shard mode ($NP ranks)"
+sdir=$OUT/shard
+rm -rf "$sdir" && mkdir -p "$sdir/data"
+timeout -k 5 "$LIMIT" "${MPIRUN[@]}" "$OUT/dist_shard" "$sdir/data" >"$sdir/log" 2>&1
+rc=$?
+sed 's/^/    /' "$sdir/log"
+if [[ $rc -eq 0 ]] && [[ $(grep -c '^\[       OK \]' "$sdir/log") -eq 2 ]]; then ok "loader, shard mode"; else bad "loader, shard mode" "exit $rc"; fi
 
 # --- one rank fails -----------------------------------------------------------
 # fail_case MODE EXPECTED_RC ("any" for any non-zero; 0 for the control run)
