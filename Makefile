@@ -81,7 +81,7 @@ SAN_A   := $(BUILD)/san/libbiofeed.a
 BIN     := $(BUILD)/bin/biofeed
 SAN_BIN := $(BUILD)/tests/biofeed
 
-.PHONY: all lib test demo install clean sample-data venv
+.PHONY: all lib test demo bench install clean sample-data venv
 all: $(LIB_A) $(LIB_SO) $(BIN) $(TEST_BIN) $(SAN_BIN)
 lib: $(LIB_A) $(LIB_SO)
 
@@ -141,6 +141,10 @@ test: all $(VENV)/.ok sample-data
 
 demo: $(BIN)
 	BUILD=$(BUILD) scripts/demo.sh
+
+# CPU benchmarks beside torch's DataLoader (bench/README.md).
+bench: $(LIB_A) $(BIN)
+	BUILD=$(BUILD) bench/e2e/run.sh
 
 install: $(LIB_A) $(LIB_SO) $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/include/biofeed $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
