@@ -10,7 +10,10 @@
  * Memory rule: a batch's memory stays valid until the batch is released AND
  * every DLManagedTensor taken from it has been deleted (its deleter called).
  * The loader keeps at most `prefetch` batches in flight; a consumer that
- * holds on to batches stalls the pipeline instead of growing memory. */
+ * holds on to batches stalls the pipeline instead of growing memory. For GPU
+ * batches, "done" means done on the device too: synchronize (or record an
+ * event and wait on it) the streams that read a batch before releasing it,
+ * or the pipeline may overwrite memory a queued kernel still reads. */
 #ifndef BIOFEED_LOADER_H
 #define BIOFEED_LOADER_H
 
