@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "img_config.h"
+#include "ops/yaml_file.h"
 #include "ops/philox.h"
 
 typedef struct ctx {
@@ -533,44 +534,30 @@ bfd_status bfd_img_config_parse(yaml_document_t *doc, yaml_node_t *node, const c
 
 bfd_status bfd_img_config_load(const char *path, bfdk_img_spec *spec) {
   if (!path || !spec) return bfdi_fail(BFD_ERR_INVALID_ARG, "bfd_img_config_load: NULL argument");
-  FILE *f = fopen(path, "rb");
-  if (!f) return bfdi_fail_errno(errno, "cannot open image ops config %s", path);
-  yaml_parser_t parser;
   yaml_document_t doc;
+  BFD_TRY(bfdi_yaml_load_file(path, "image ops config", &doc));
   bfd_status st = BFD_OK;
-  if (!yaml_parser_initialize(&parser)) {
-    fclose(f);
-    return bfdi_fail(BFD_ERR_NOMEM, "%s: cannot start the YAML parser", path);
-  }
-  yaml_parser_set_input_file(&parser, f);
-  if (!yaml_parser_load(&parser, &doc)) {
-    st = bfdi_fail(BFD_ERR_FORMAT, "%s:%lu: YAML error: %s", path, (unsigned long)parser.problem_mark.line + 1,
-                   parser.problem ? parser.problem : "malformed");
-  } else {
-    yaml_node_t *root = yaml_document_get_root_node(&doc);
-    if (root && root->type == YAML_MAPPING_NODE) {
-      yaml_node_t *ops = NULL;
-      for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
-        const char *k = scalar(yaml_document_get_node(&doc, p->key));
-        if (k && !strcmp(k, "ops"))
-          ops = yaml_document_get_node(&doc, p->value);
-        else
-          st = bfdi_fail(BFD_ERR_FORMAT, "%s:%lu: unknown key '%s' (an image ops file holds 'ops:' only)", path,
-                         line_of(yaml_document_get_node(&doc, p->key)), k ? k : "?");
-        if (st != BFD_OK) break;
-      }
-      if (st == BFD_OK && !ops) st = bfdi_fail(BFD_ERR_FORMAT, "%s: no 'ops:' list", path);
-      root = ops;
-    }
-    if (st == BFD_OK) {
-      if (!root)
-        st = bfdi_fail(BFD_ERR_FORMAT, "%s: empty; expected a list of image ops", path);
+  yaml_node_t *root = yaml_document_get_root_node(&doc);
+  if (root && root->type == YAML_MAPPING_NODE) {
+    yaml_node_t *ops = NULL;
+    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
+      const char *k = scalar(yaml_document_get_node(&doc, p->key));
+      if (k && !strcmp(k, "ops"))
+        ops = yaml_document_get_node(&doc, p->value);
       else
-        st = bfd_img_config_parse(&doc, root, path, spec);
+        st = bfdi_fail(BFD_ERR_FORMAT, "%s:%lu: unknown key '%s' (an image ops file holds 'ops:' only)", path,
+                       line_of(yaml_document_get_node(&doc, p->key)), k ? k : "?");
+      if (st != BFD_OK) break;
     }
-    yaml_document_delete(&doc);
+    if (st == BFD_OK && !ops) st = bfdi_fail(BFD_ERR_FORMAT, "%s: no 'ops:' list", path);
+    root = ops;
   }
-  yaml_parser_delete(&parser);
-  fclose(f);
+  if (st == BFD_OK) {
+    if (!root)
+      st = bfdi_fail(BFD_ERR_FORMAT, "%s: empty; expected a list of image ops", path);
+    else
+      st = bfd_img_config_parse(&doc, root, path, spec);
+  }
+  yaml_document_delete(&doc);
   return st;
 }

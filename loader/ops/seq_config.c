@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "ops/yaml_file.h"
 #include "seq_config.h"
 
 typedef struct ctx {
@@ -424,29 +425,12 @@ bfd_status bfd_seq_config_parse(yaml_document_t *doc, yaml_node_t *node, const c
 bfd_status bfd_seq_config_load(const char *path, bfd_seq_config *cfg) {
   if (!path || !cfg) return bfdi_fail(BFD_ERR_INVALID_ARG, "bfd_seq_config_load: NULL argument");
   memset(cfg, 0, sizeof *cfg);
-  FILE *f = fopen(path, "rb");
-  if (!f) return bfdi_fail_errno(errno, "cannot open sequence config %s", path);
-  yaml_parser_t parser;
   yaml_document_t doc;
-  bfd_status st = BFD_OK;
-  if (!yaml_parser_initialize(&parser)) {
-    fclose(f);
-    return bfdi_fail(BFD_ERR_NOMEM, "%s: cannot start the YAML parser", path);
-  }
-  yaml_parser_set_input_file(&parser, f);
-  if (!yaml_parser_load(&parser, &doc)) {
-    st = bfdi_fail(BFD_ERR_FORMAT, "%s:%lu: YAML error: %s", path, (unsigned long)parser.problem_mark.line + 1,
-                   parser.problem ? parser.problem : "malformed");
-  } else {
-    yaml_node_t *root = yaml_document_get_root_node(&doc);
-    if (!root)
-      st = bfdi_fail(BFD_ERR_FORMAT, "%s: empty; a sequence config needs at least 'tokenizer:'", path);
-    else
-      st = bfd_seq_config_parse(&doc, root, path, cfg);
-    yaml_document_delete(&doc);
-  }
-  yaml_parser_delete(&parser);
-  fclose(f);
+  BFD_TRY(bfdi_yaml_load_file(path, "sequence config", &doc));
+  yaml_node_t *root = yaml_document_get_root_node(&doc);
+  bfd_status st = root ? bfd_seq_config_parse(&doc, root, path, cfg)
+                       : bfdi_fail(BFD_ERR_FORMAT, "%s: empty; a sequence config needs at least 'tokenizer:'", path);
+  yaml_document_delete(&doc);
   return st;
 }
 
