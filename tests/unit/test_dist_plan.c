@@ -262,24 +262,7 @@ static void test_owners_balanced(void **state) {
   assert_int_equal(bfdi_owners_balanced(NULL, 0, 4, owner), BFD_OK);
 }
 
-typedef struct fx {
-  char *dir;
-} fx;
-
-static int setup(void **state) {
-  fx *f = calloc(1, sizeof *f);
-  f->dir = tu_mkdtemp("dist");
-  *state = f;
-  return f->dir ? 0 : -1;
-}
-
-static int teardown(void **state) {
-  fx *f = *state;
-  tu_rmtree(f->dir);
-  free(f->dir);
-  free(f);
-  return 0;
-}
+typedef tu_dir fx;
 
 static bfd_status load_map(fx *f, const char *text, const bfdi_owner_shard *s, size_t n, uint32_t world,
                            uint32_t *owner) {
@@ -471,9 +454,9 @@ int main(void) {
       cmocka_unit_test(test_plan_layout),
       cmocka_unit_test(test_plan_errors),
       cmocka_unit_test(test_owners_balanced),
-      cmocka_unit_test_setup_teardown(test_owner_map_file, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_stage_copies_exactly_the_owned_shards, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_stage_with_a_map_and_failures, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_owner_map_file, tu_dir_setup, tu_dir_teardown),
+      cmocka_unit_test_setup_teardown(test_stage_copies_exactly_the_owned_shards, tu_dir_setup, tu_dir_teardown),
+      cmocka_unit_test_setup_teardown(test_stage_with_a_map_and_failures, tu_dir_setup, tu_dir_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

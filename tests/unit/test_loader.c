@@ -20,26 +20,9 @@
 #include "ops/seq_config.h"
 #include "ops/seq_window.h"
 #include "seq.h"
-#include "test_loader_util.h"
+#include "support/loader_util.h"
 
-typedef struct fx {
-  char *dir;
-} fx;
-
-static int setup(void **state) {
-  fx *f = calloc(1, sizeof *f);
-  f->dir = tu_mkdtemp("loader");
-  *state = f;
-  return f->dir ? 0 : -1;
-}
-
-static int teardown(void **state) {
-  fx *f = *state;
-  tu_rmtree(f->dir);
-  free(f->dir);
-  free(f);
-  return 0;
-}
+typedef tu_dir fx;
 
 /* The records of a sequence dataset, by global sample index (manifest order). */
 typedef struct records {
@@ -519,12 +502,12 @@ static void test_mixed_datasets(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_seq_records, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_seq_windows, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_images_2d, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_images_3d_deflate, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_bucket_and_tokens, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_mixed_datasets, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_seq_records, tu_dir_setup, tu_dir_teardown),
+      cmocka_unit_test_setup_teardown(test_seq_windows, tu_dir_setup, tu_dir_teardown),
+      cmocka_unit_test_setup_teardown(test_images_2d, tu_dir_setup, tu_dir_teardown),
+      cmocka_unit_test_setup_teardown(test_images_3d_deflate, tu_dir_setup, tu_dir_teardown),
+      cmocka_unit_test_setup_teardown(test_bucket_and_tokens, tu_dir_setup, tu_dir_teardown),
+      cmocka_unit_test_setup_teardown(test_mixed_datasets, tu_dir_setup, tu_dir_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

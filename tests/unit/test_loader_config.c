@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "test_loader_util.h"
+#include "support/loader_util.h"
 
 typedef struct fx {
   char *dir, *seq, *img;

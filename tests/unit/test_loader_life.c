@@ -19,26 +19,9 @@
 
 #include "biofeed/dataset.h"
 #include "io/extents.h"
-#include "test_loader_util.h"
+#include "support/loader_util.h"
 
-typedef struct fx {
-  char *dir;
-} fx;
-
-static int setup(void **state) {
-  fx *f = calloc(1, sizeof *f);
-  f->dir = tu_mkdtemp("loader-life");
-  *state = f;
-  return f->dir ? 0 : -1;
-}
-
-static int teardown(void **state) {
-  fx *f = *state;
-  tu_rmtree(f->dir);
-  free(f->dir);
-  free(f);
-  return 0;
-}
+typedef tu_dir fx;
 
 static long rss_kib(void) {
   FILE *s = fopen("/proc/self/status", "r");
@@ -254,11 +237,11 @@ static void test_corrupt_record(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_memory_bounded, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_slow_consumer, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_holding_every_batch_is_an_error, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_close_mid_epoch, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_corrupt_record, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_memory_bounded, tu_dir_setup, tu_dir_teardown),
+      cmocka_unit_test_setup_teardown(test_slow_consumer, tu_dir_setup, tu_dir_teardown),
+      cmocka_unit_test_setup_teardown(test_holding_every_batch_is_an_error, tu_dir_setup, tu_dir_teardown),
+      cmocka_unit_test_setup_teardown(test_close_mid_epoch, tu_dir_setup, tu_dir_teardown),
+      cmocka_unit_test_setup_teardown(test_corrupt_record, tu_dir_setup, tu_dir_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

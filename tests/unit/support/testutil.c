@@ -100,3 +100,19 @@ ssize_t tu_write_until_full(int fd, const void *buf, size_t n) {
   tu_disk_budget -= k;
   return write(fd, buf, k);
 }
+
+int tu_dir_setup(void **state) {
+  tu_dir *f = calloc(1, sizeof *f);
+  if (!f) return -1;
+  f->dir = tu_mkdtemp("test");
+  *state = f;
+  return f->dir ? 0 : -1;
+}
+
+int tu_dir_teardown(void **state) {
+  tu_dir *f = *state;
+  tu_rmtree(f->dir);
+  free(f->dir);
+  free(f);
+  return 0;
+}

@@ -21,6 +21,13 @@ int tu_exists(const char *dir, const char *name);
 /* snprintf into a static rotating buffer: for building paths in tests. */
 const char *tu_path(const char *fmt, ...);
 
+/* A cmocka fixture: a fresh temporary directory per test, removed after. */
+typedef struct tu_dir {
+  char *dir;
+} tu_dir;
+int tu_dir_setup(void **state);
+int tu_dir_teardown(void **state);
+
 /* A write(2) stand-in for bfdi_set_write_hook: the disk is full (ENOSPC)
  * after tu_disk_budget more bytes. */
 extern size_t tu_disk_budget;
