@@ -16,7 +16,7 @@
 #include "biofeed/loader.h"
 #include "biofeed/pack.h"
 #include "gpu.h"
-#include "support/testutil.h"
+#include "testutil.h"
 
 static inline uint64_t tl_rand(uint64_t *x) {
   *x = *x * 6364136223846793005ull + 1442695040888963407ull;
