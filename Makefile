@@ -162,3 +162,6 @@ clean:
 
 -include $(OBJ:.o=.d) $(SAN_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(CLI_SAN_OBJ:.o=.d) $(TEST_SUPPORT_OBJ:.o=.d) \
   $(TEST_SRC:tests/unit/%.c=$(BUILD)/san/tests/unit/%.d)
+
+# libFuzzer harnesses: make fuzz, make fuzz-regress (tests/fuzz/fuzz.mk).
+-include tests/fuzz/fuzz.mk

@@ -11,7 +11,7 @@ PKGS=(
   libdeflate-dev libisal-dev libxxhash-dev librandom123-dev
   libsodium-dev libyaml-dev libcjson-dev libdlpack-dev
   libopenmpi-dev openmpi-bin
-  libcmocka-dev python3-dev python3-venv tabix
+  libcmocka-dev python3-dev python3-venv tabix clang libclang-rt-dev libomp-dev
 )
 
 missing=()

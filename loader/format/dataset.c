@@ -3,6 +3,7 @@
  * and is checked like any other. */
 #include <cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,17 @@ static int safe_relpath(const char *p) {
   return 1;
 }
 
+/* A whole count from a JSON number. cJSON keeps numbers as doubles, which
+ * are exact only up to 2^53, and converting one beyond 2^64 (or inf) to an
+ * integer is undefined: such a manifest is corrupt, not a big dataset. */
+static int count_of(const cJSON *v, uint64_t *out) {
+  if (!cJSON_IsNumber(v)) return 0;
+  double x = v->valuedouble;
+  if (!(x >= 0 && x <= 9007199254740992.0) || x != floor(x)) return 0;
+  *out = (uint64_t)x;
+  return 1;
+}
+
 static bfd_status parse(bfd_dataset *d, const char *mpath, const char *dir) {
   cJSON *root = cJSON_Parse(d->text);
   if (!root) return bfdi_fail(BFD_ERR_FORMAT, "%s: not valid JSON (near: %.40s)", mpath, cJSON_GetErrorPtr());
@@ -82,9 +94,10 @@ static bfd_status parse(bfd_dataset *d, const char *mpath, const char *dir) {
     const cJSON *p = cJSON_GetObjectItemCaseSensitive(e, "path"), *sz = cJSON_GetObjectItemCaseSensitive(e, "size"),
                 *rec = cJSON_GetObjectItemCaseSensitive(e, "records"),
                 *h = cJSON_GetObjectItemCaseSensitive(e, "hash"), *g = cJSON_GetObjectItemCaseSensitive(e, "group");
-    if (!cJSON_IsString(p) || !cJSON_IsNumber(sz) || !cJSON_IsNumber(rec) || !cJSON_IsString(h) ||
-        sz->valuedouble < 0 || rec->valuedouble < 0) {
-      st = bfdi_fail(BFD_ERR_FORMAT, "%s: shard entry %zu needs path, size, records and hash", mpath, i);
+    uint64_t size, records;
+    if (!cJSON_IsString(p) || !cJSON_IsString(h) || !count_of(sz, &size) || !count_of(rec, &records)) {
+      st = bfdi_fail(BFD_ERR_FORMAT, "%s: shard entry %zu needs path, size, records and hash (size and records: "
+                     "whole numbers from 0 to 2^53); the manifest is damaged, re-run biofeed pack", mpath, i);
       goto out;
     }
     if (!safe_relpath(p->valuestring)) {
@@ -100,8 +113,7 @@ static bfd_status parse(bfd_dataset *d, const char *mpath, const char *dir) {
       st = bfdi_fail(BFD_ERR_NOMEM, "%s: out of memory", mpath);
       goto out;
     }
-    d->shards[i] = (bfd_dataset_shard){full, rel, (uint64_t)sz->valuedouble, (uint64_t)rec->valuedouble, hh,
-                                       cJSON_IsNumber(g) ? g->valueint : 0};
+    d->shards[i] = (bfd_dataset_shard){full, rel, size, records, hh, cJSON_IsNumber(g) ? g->valueint : 0};
     i++;
   }
 out:

@@ -20,9 +20,13 @@ struct bfd_shard {
   char *name; /* last name read */
   hid_t data, qual, names, labels, classes;
   haddr_t userblock;
+  uint64_t file_size;
 };
 
-static char *read_str_attr(hid_t loc, const char *name) {
+/* A string attribute, or NULL. A fixed-size string's length comes from the
+ * file: one longer than the file itself is refused (NULL) rather than
+ * allocated. */
+static char *read_str_attr(hid_t loc, const char *name, uint64_t file_size) {
   if (H5Aexists(loc, name) <= 0) return NULL;
   hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
   if (a < 0) return NULL;
@@ -42,7 +46,7 @@ static char *read_str_attr(hid_t loc, const char *name) {
       H5Tclose(mt);
     } else {
       size_t n = H5Tget_size(ft);
-      out = calloc(n + 1, 1);
+      out = n <= file_size ? calloc(n + 1, 1) : NULL;
       hid_t mt = H5Tcopy(H5T_C_S1);
       H5Tset_size(mt, n + 1);
       H5Tset_cset(mt, H5Tget_cset(ft));
@@ -111,8 +115,11 @@ static hid_t h5_mem_type(bfd_dtype t) {
   return H5I_INVALID_HID;
 }
 
-static bfd_status read_table(hid_t f, const char *shard, const char *name, hid_t mt, uint64_t want, void **out,
-                             size_t esize) {
+/* Reads a 1-D table of want entries. Format 1 stores the tables whole and
+ * uncompressed, so one larger than the file is corrupt: refused before it is
+ * allocated. */
+static bfd_status read_table(hid_t f, const char *shard, uint64_t file_size, const char *name, hid_t mt,
+                             uint64_t want, void **out, size_t esize) {
   hid_t d = open_opt(f, name);
   if (d < 0) return bfdi_fail(BFD_ERR_FORMAT, "%s: %s is missing; re-pack the shard", shard, name);
   hid_t sp = H5Dget_space(d);
@@ -124,6 +131,12 @@ static bfd_status read_table(hid_t f, const char *shard, const char *name, hid_t
     H5Dclose(d);
     return bfdi_fail(BFD_ERR_FORMAT, "%s: %s has %llu entries, expected %llu", shard, name, (unsigned long long)n,
                      (unsigned long long)want);
+  }
+  if (want > file_size / esize) {
+    H5Dclose(d);
+    return bfdi_fail(BFD_ERR_FORMAT, "%s: %s claims %llu entries of %zu bytes but the whole file has %llu bytes; the "
+                     "shard is corrupt, re-pack it", shard, name, (unsigned long long)want, esize,
+                     (unsigned long long)file_size);
   }
   *out = malloc(want ? want * esize : 1);
   if (!*out) {
@@ -155,6 +168,36 @@ static void shard_free(bfd_shard *s) {
 /* Upper bound on records a shard may claim: each needs table entries, so a
  * count beyond this is a corrupt or hostile file, not a big one. */
 #define MAX_RECORDS (1ull << 34)
+/* Largest image sample, as for the image readers of `pack`. */
+#define MAX_SAMPLE_BYTES (1ull << 34)
+/* Image chunks are stored deflated at best; deflate expands a byte to at
+ * most 1032. Samples claiming more than the file could hold this way are
+ * chunks that were never written: a corrupt or hostile file. */
+#define MAX_DEFLATE_RATIO 1032u
+
+/* Bytes of one sample of dims[1..nd) (the sample axis is dims[0]), or 0
+ * when that passes MAX_SAMPLE_BYTES. */
+static uint64_t sample_bytes(const hsize_t *dims, int nd, size_t esize) {
+  uint64_t b = esize;
+  for (int k = 1; k < nd; k++) {
+    if (dims[k] && b > MAX_SAMPLE_BYTES / dims[k]) return 0;
+    b *= dims[k];
+  }
+  return b <= MAX_SAMPLE_BYTES ? b : 0;
+}
+
+/* The image or label dataset of n samples of `bytes` each must fit in the
+ * file (deflated at best). */
+static bfd_status check_fits(const char *path, const char *name, uint64_t n, uint64_t bytes, uint64_t file_size) {
+  if (bytes == 0)
+    return bfdi_fail(BFD_ERR_FORMAT, "%s: %s: one sample would exceed 16 GiB; the shard is corrupt, re-pack it", path,
+                     name);
+  uint64_t most = file_size > UINT64_MAX / MAX_DEFLATE_RATIO ? UINT64_MAX : file_size * MAX_DEFLATE_RATIO;
+  if (n <= most / bytes) return BFD_OK;
+  return bfdi_fail(BFD_ERR_FORMAT, "%s: %s claims %llu samples of %llu bytes, more than the %llu-byte file can hold; "
+                   "the shard is corrupt or truncated, re-pack it", path, name, (unsigned long long)n,
+                   (unsigned long long)bytes, (unsigned long long)file_size);
+}
 
 static bfd_status open_locked(const char *path, bfd_shard *s) {
   s->f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -164,6 +207,9 @@ static bfd_status open_locked(const char *path, bfd_shard *s) {
   H5Pget_userblock(fcpl, &ub);
   H5Pclose(fcpl);
   s->userblock = ub;
+  hsize_t fsize = 0;
+  if (H5Fget_filesize(s->f, &fsize) < 0) return bfdi_h5_fail("%s: cannot read the file size", path);
+  s->file_size = fsize;
   int32_t ver = 0;
   if (!read_num_attr(s->f, "biofeed_format", H5T_NATIVE_INT32, &ver))
     return bfdi_fail(BFD_ERR_FORMAT, "%s: no biofeed_format attribute: not a biofeed shard", path);
@@ -171,7 +217,7 @@ static bfd_status open_locked(const char *path, bfd_shard *s) {
     return bfdi_fail(BFD_ERR_UNSUPPORTED, "%s: shard format %d; this biofeed reads format %d (upgrade biofeed)", path,
                      ver, BFD_FORMAT_VERSION);
   s->info.format_version = ver;
-  char *kind = read_str_attr(s->f, "kind"), *access = read_str_attr(s->f, "access");
+  char *kind = read_str_attr(s->f, "kind", fsize), *access = read_str_attr(s->f, "access", fsize);
   int seq = kind && !strcmp(kind, "sequence"), img = kind && !strcmp(kind, "image");
   s->info.restricted = access && !strcmp(access, "restricted");
   free(kind);
@@ -183,12 +229,12 @@ static bfd_status open_locked(const char *path, bfd_shard *s) {
     return bfdi_fail(BFD_ERR_FORMAT, "%s: attribute n_records is missing or absurd (%llu)", path,
                      (unsigned long long)n);
   s->info.n_records = n;
-  s->provenance = read_str_attr(s->f, "provenance");
-  s->tool = read_str_attr(s->f, "tool_version");
+  s->provenance = read_str_attr(s->f, "provenance", fsize);
+  s->tool = read_str_attr(s->f, "tool_version", fsize);
 
   if (seq) {
-    BFD_TRY(read_table(s->f, path, "/seq/offsets", H5T_NATIVE_UINT64, n + 1, (void **)&s->offsets, 8));
-    BFD_TRY(read_table(s->f, path, "/seq/crc", H5T_NATIVE_UINT32, n, (void **)&s->crc, 4));
+    BFD_TRY(read_table(s->f, path, fsize, "/seq/offsets", H5T_NATIVE_UINT64, n + 1, (void **)&s->offsets, 8));
+    BFD_TRY(read_table(s->f, path, fsize, "/seq/crc", H5T_NATIVE_UINT32, n, (void **)&s->crc, 4));
     s->data = open_opt(s->f, "/seq/data");
     if (s->data < 0) return bfdi_fail(BFD_ERR_FORMAT, "%s: /seq/data is missing", path);
     hid_t sp = H5Dget_space(s->data);
@@ -198,12 +244,26 @@ static bfd_status open_locked(const char *path, bfd_shard *s) {
     if (s->offsets[0] != 0 || s->offsets[n] != len)
       return bfdi_fail(BFD_ERR_FORMAT, "%s: /seq/offsets end at %llu but /seq/data has %llu bytes", path,
                        (unsigned long long)s->offsets[n], (unsigned long long)len);
+    /* Format 1 stores /seq/data whole and uncompressed. */
+    if (len > fsize)
+      return bfdi_fail(BFD_ERR_FORMAT, "%s: /seq/data claims %llu bytes but the whole file has %llu; the shard is "
+                       "corrupt, re-pack it", path, (unsigned long long)len, (unsigned long long)fsize);
     for (uint64_t i = 0; i < n; i++)
       if (s->offsets[i + 1] < s->offsets[i])
         return bfdi_fail(BFD_ERR_FORMAT, "%s: /seq/offsets decrease at record %llu", path, (unsigned long long)i);
     s->info.total_bases = len;
     s->qual = open_opt(s->f, "/seq/quality");
     s->info.has_quality = s->qual >= 0;
+    if (s->qual >= 0) {
+      hsize_t qlen = 0;
+      sp = H5Dget_space(s->qual);
+      int qnd = H5Sget_simple_extent_ndims(sp);
+      if (qnd == 1) H5Sget_simple_extent_dims(sp, &qlen, NULL);
+      H5Sclose(sp);
+      if (qnd != 1 || qlen != len)
+        return bfdi_fail(BFD_ERR_FORMAT, "%s: /seq/quality must hold %llu bytes, one per base of /seq/data", path,
+                         (unsigned long long)len);
+    }
     s->names = open_opt(s->f, "/seq/names");
     return BFD_OK;
   }
@@ -224,18 +284,31 @@ static bfd_status open_locked(const char *path, bfd_shard *s) {
                      (unsigned long long)n);
   s->info.ndim = nd - 1;
   for (int i = 0; i < nd - 1; i++) s->info.shape[i] = dims[i + 1];
+  BFD_TRY(check_fits(path, "/img/data", n, sample_bytes(dims, nd, bfd_dtype_size(s->info.dtype)), fsize));
   hid_t dcpl = H5Dget_create_plist(s->data);
   s->info.compressed = H5Pget_nfilters(dcpl) > 0;
   H5Pclose(dcpl);
-  BFD_TRY(read_table(s->f, path, "/img/crc", H5T_NATIVE_UINT32, n, (void **)&s->crc, 4));
+  BFD_TRY(read_table(s->f, path, fsize, "/img/crc", H5T_NATIVE_UINT32, n, (void **)&s->crc, 4));
   s->labels = open_opt(s->f, "/label/data");
   if (s->labels >= 0) {
     hid_t lt = H5Dget_type(s->labels);
     ok = dtype_of(lt, &s->info.label_dtype);
     H5Tclose(lt);
     if (!ok) return bfdi_fail(BFD_ERR_UNSUPPORTED, "%s: /label/data has an unsupported element type", path);
+    /* [n, (Z,) Y, X]: the image's shape without its channel axis. */
+    hsize_t ldims[5] = {0};
+    hid_t lsp = H5Dget_space(s->labels);
+    int lnd = H5Sget_simple_extent_ndims(lsp);
+    if (lnd == nd - 1) H5Sget_simple_extent_dims(lsp, ldims, NULL);
+    H5Sclose(lsp);
+    ok = lnd == nd - 1 && ldims[0] == n;
+    for (int i = 1; ok && i < lnd; i++) ok = ldims[i] == dims[i + 1];
+    if (!ok)
+      return bfdi_fail(BFD_ERR_FORMAT, "%s: /label/data must be [n, (Z,) Y, X] with the shape of /img/data without "
+                       "its channel axis", path);
+    BFD_TRY(check_fits(path, "/label/data", n, sample_bytes(ldims, lnd, bfd_dtype_size(s->info.label_dtype)), fsize));
     s->info.has_labels = 1;
-    BFD_TRY(read_table(s->f, path, "/label/crc", H5T_NATIVE_UINT32, n, (void **)&s->label_crc, 4));
+    BFD_TRY(read_table(s->f, path, fsize, "/label/crc", H5T_NATIVE_UINT32, n, (void **)&s->label_crc, 4));
   }
   s->classes = open_opt(s->f, "/label/class");
   s->info.has_classes = s->classes >= 0;

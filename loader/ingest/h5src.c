@@ -28,6 +28,7 @@ struct bfdi_h5src {
   int ndim;
   uint64_t shape[4];
   size_t nbytes;
+  uint64_t file_size;
 };
 
 static void dims_text(const hsize_t *dims, int rank, char *buf, size_t cap) {
@@ -200,6 +201,7 @@ static bfd_status open_locked(bfdi_h5src *s) {
                        "sample or another sample axis", s->path, s->dataset, dtext);
     bytes *= rem[i];
   }
+  BFD_TRY(bfdi_image_check_claim(s->path, "HDF5", s->file_size, bytes));
   s->nbytes = (size_t)bytes;
   s->mspace = H5Screate_simple(r, rem, NULL);
   if (s->mspace < 0) return bfdi_h5_fail("%s: dataset %s: cannot create the sample dataspace", s->path, s->dataset);
@@ -232,9 +234,11 @@ bfd_status bfdi_h5src_open(const char *path, const char *dataset, int sample_axi
   if (!dataset || !dataset[0])
     return bfdi_fail(BFD_ERR_INVALID_ARG, "%s: no HDF5 dataset given; name the dataset that holds the samples "
                      "(e.g. /images)", path);
-  BFD_TRY(bfdi_image_check_file(path, "HDF5"));
+  uint64_t file_size = 0;
+  BFD_TRY(bfdi_image_check_file(path, "HDF5", &file_size));
   bfdi_h5src *s = calloc(1, sizeof *s);
   if (!s) return bfdi_fail(BFD_ERR_NOMEM, "%s: out of memory opening dataset %s", path, dataset);
+  s->file_size = file_size;
   s->file = s->dset = s->fspace = s->mspace = H5I_INVALID_HID;
   s->axis = sample_axis;
   s->path = strdup(path);

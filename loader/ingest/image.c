@@ -44,7 +44,7 @@ bfdi_image_format bfdi_image_format_of(const char *path) {
   return BFDI_IMG_NONE;
 }
 
-bfd_status bfdi_image_check_file(const char *path, const char *kind) {
+bfd_status bfdi_image_check_file(const char *path, const char *kind, uint64_t *size) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return bfdi_fail_errno(errno, "%s: cannot open the %s file; check the path and permissions", path, kind);
   struct stat st;
@@ -56,5 +56,13 @@ bfd_status bfdi_image_check_file(const char *path, const char *kind) {
     return bfdi_fail(BFD_ERR_INVALID_ARG, "%s: is a directory, not a %s file; pass the files inside it", path, kind);
   if (st.st_size == 0)
     return bfdi_fail(BFD_ERR_FORMAT, "%s: the file is empty (0 bytes); re-export or re-copy it", path);
+  if (size) *size = (uint64_t)st.st_size;
   return BFD_OK;
+}
+
+bfd_status bfdi_image_check_claim(const char *path, const char *kind, uint64_t file_size, uint64_t bytes) {
+  if (file_size <= UINT64_MAX / BFDI_MAX_EXPANSION && bytes <= file_size * BFDI_MAX_EXPANSION) return BFD_OK;
+  return bfdi_fail(BFD_ERR_FORMAT, "%s: the %s header claims %llu bytes of pixels, more than a %llu-byte file can "
+                   "hold; the file is truncated or corrupt, re-export it", path, kind, (unsigned long long)bytes,
+                   (unsigned long long)file_size);
 }

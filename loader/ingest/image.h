@@ -25,8 +25,18 @@ void bfdi_image_free(bfdi_image *im);
 
 /* The readers' first check, so that a missing, unreadable, empty file or a
  * directory gets a clear reason (the libraries often give none): kind names
- * the expected format, e.g. "TIFF". */
-bfd_status bfdi_image_check_file(const char *path, const char *kind);
+ * the expected format, e.g. "TIFF". *size (if not NULL) gets the file size. */
+bfd_status bfdi_image_check_file(const char *path, const char *kind, uint64_t *size);
+
+/* The most bytes that one stored byte decodes to under any codec the
+ * readers accept (deflate and gzip: 1032, TIFF LZW: under 3641, PackBits:
+ * 64). A header claiming more pixel bytes than its file could hold this way
+ * is corrupt or hostile: it is refused before that much is allocated. */
+#define BFDI_MAX_EXPANSION 4096
+
+/* BFD_ERR_FORMAT naming the file when `bytes` of pixels cannot come out of
+ * a file of file_size bytes. */
+bfd_status bfdi_image_check_claim(const char *path, const char *kind, uint64_t file_size, uint64_t bytes);
 
 /* Which reader a file name selects; BFDI_IMG_NONE for other names. */
 typedef enum bfdi_image_format {

@@ -53,6 +53,7 @@ typedef struct png_job {
   uint32_t w, h;
   int channels;
   size_t esz;
+  uint64_t file_size;
 } png_job;
 
 static void release(png_job *j) {
@@ -96,6 +97,7 @@ static bfd_status decode(png_job *j, png_ctx *c) {
     return bfdi_fail(BFD_ERR_INTERNAL, "%s: libpng row of %zu bytes, expected %llu; please report this", j->path,
                      rowbytes, (unsigned long long)row);
   size_t total = rowbytes * h;
+  BFD_TRY(bfdi_image_check_claim(j->path, "PNG", j->file_size, total));
   j->raw = malloc(total);
   j->rows = malloc(sizeof *j->rows * h);
   /* One channel is already [1, Y, X]: decode straight into the result. */
@@ -134,6 +136,7 @@ bfd_status bfdi_png_read(const char *path, bfdi_image *out) {
     release(&j);
     return bfdi_fail(BFD_ERR_INVALID_ARG, "%s: is a directory, not a PNG file; pass the files inside it", path);
   }
+  j.file_size = (uint64_t)st.st_size;
   png_byte sig[8];
   size_t got = fread(sig, 1, sizeof sig, j.fp);
   if (got == 0) {

@@ -23,6 +23,7 @@
 
 typedef struct tiff_ctx {
   const char *path;
+  uint64_t file_size;
   uint32_t npages;
   char msg[512]; /* libtiff's latest error, for the biofeed message */
 } tiff_ctx;
@@ -256,6 +257,7 @@ static bfd_status decode_tiles(TIFF *tif, tiff_ctx *c, uint32_t page, const page
                      "re-export it", c->path, page + 1, c->npages, tw, th);
   size_t src_row = (size_t)tw * per_tile_spp * esz;
   tmsize_t want = (tmsize_t)(src_row * th);
+  BFD_TRY(bfdi_image_check_claim(c->path, "TIFF", c->file_size, (uint64_t)want));
   if (TIFFTileSize64(tif) != (uint64_t)want)
     return bfdi_fail(BFD_ERR_FORMAT, "%s: page %u of %u: libtiff's tile size %llu does not match %ux%u tiles of "
                      "%u %u-bit samples; the file is corrupt, re-export it", c->path, page + 1, c->npages,
@@ -313,6 +315,7 @@ static bfd_status read_pages(TIFF *tif, tiff_ctx *c, bfd_pages_as pages_as, bfdi
                      "limit per sample; split the file", c->path, c->npages, first.w, first.h, first.spp, esz);
   size_t plane_bytes = (size_t)(plane * esz);
   size_t total = plane_bytes * first.spp * c->npages;
+  BFD_TRY(bfdi_image_check_claim(c->path, "TIFF", c->file_size, total));
   uint8_t *data = malloc(total);
   if (!data)
     return bfdi_fail(BFD_ERR_NOMEM, "%s: out of memory for %zu bytes of pixels; free memory or split the file",
@@ -375,10 +378,11 @@ bfd_status bfdi_tiff_read(const char *path, bfd_pages_as pages_as, bfdi_image *o
   if (pages_as != BFD_PAGES_AS_Z && pages_as != BFD_PAGES_AS_C)
     return bfdi_fail(BFD_ERR_INVALID_ARG, "%s: pages_as %d is not BFD_PAGES_AS_Z (0) or BFD_PAGES_AS_C (1)", path,
                      (int)pages_as);
-  BFD_TRY(bfdi_image_check_file(path, "TIFF"));
+  uint64_t file_size = 0;
+  BFD_TRY(bfdi_image_check_file(path, "TIFF", &file_size));
   pthread_once(&quiet_once, quiet_libtiff);
 
-  tiff_ctx ctx = {.path = path};
+  tiff_ctx ctx = {.path = path, .file_size = file_size};
   TIFFOpenOptions *opts = TIFFOpenOptionsAlloc();
   if (!opts) return bfdi_fail(BFD_ERR_NOMEM, "%s: out of memory opening the TIFF", path);
   TIFFOpenOptionsSetErrorHandlerExtR(opts, on_error, &ctx);

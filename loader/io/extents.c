@@ -17,6 +17,12 @@
 
 /* A table this large is a hostile or corrupt file, not a big dataset. */
 #define MAX_EXTENTS (1ull << 34)
+/* A chunk that holds data costs the file its index entry (tens of bytes)
+ * and its bytes, so a grid of more chunks than file_size / MIN_CHUNK_COST
+ * was mostly never written; past FREE_CHUNKS such a grid is refused, since
+ * its table and one HDF5 lookup per chunk would cost more than the file. */
+#define MIN_CHUNK_COST 16
+#define FREE_CHUNKS (1ull << 16)
 
 int bfdi_h5_chunk_addr_needs_userblock(void) {
   /* HDF5 added the userblock to chunk addresses in 1.14.4 (HDFGroup/hdf5#4236);
@@ -135,11 +141,18 @@ static bfd_status check_within(const char *path, const bfdi_array *a, uint64_t o
 static bfd_status chunk_table(hid_t d, const char *path, uint64_t ub, uint64_t fsize, bfdi_array *a) {
   uint64_t n = 1;
   for (int j = 0; j < a->rank; j++) {
+    if (a->chunk[j] == 0)
+      return bfdi_fail(BFD_ERR_FORMAT, "%s: dataset %s has a chunk dimension of 0; the file is corrupt", path, a->name);
     a->grid[j] = (a->dims[j] + a->chunk[j] - 1) / a->chunk[j];
     if (a->grid[j] && n > MAX_EXTENTS / a->grid[j])
       return bfdi_fail(BFD_ERR_FORMAT, "%s: dataset %s has more than 2^34 chunks", path, a->name);
     n *= a->grid[j];
   }
+  if (n > FREE_CHUNKS && n > fsize / MIN_CHUNK_COST)
+    return bfdi_fail(BFD_ERR_FORMAT, "%s: dataset %s is cut into %llu chunks but the file has only %llu bytes: most "
+                     "chunks were never written (or the file is corrupt); rewrite it with larger chunks, e.g. "
+                     "`h5repack -l %s:CHUNK=... %s out.h5`", path, a->name, (unsigned long long)n,
+                     (unsigned long long)fsize, a->name, path);
   a->n_ext = n;
   a->ext = calloc(n ? n : 1, sizeof *a->ext);
   if (!a->ext)
