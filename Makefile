@@ -158,7 +158,7 @@ install: $(LIB_A) $(LIB_SO) $(BIN)
 	    -e 's|@PRIVATE_LIBS@|$(LDLIBS)|' scripts/biofeed.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/biofeed.pc
 
 clean:
-	rm -rf $(BUILD)/obj $(BUILD)/san $(BUILD)/lib $(BUILD)/bin $(BUILD)/tests $(BUILD)/config.mk
+	rm -rf $(BUILD)/obj $(BUILD)/san $(BUILD)/lib $(BUILD)/bin $(BUILD)/tests $(BUILD)/config.mk $(BUILD)/libfuzzer
 
 -include $(OBJ:.o=.d) $(SAN_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(CLI_SAN_OBJ:.o=.d) $(TEST_SUPPORT_OBJ:.o=.d) \
   $(TEST_SRC:tests/unit/%.c=$(BUILD)/san/tests/unit/%.d)

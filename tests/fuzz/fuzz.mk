@@ -36,7 +36,10 @@ FUZZ_CPPFLAGS = $(filter-out -DBFD_CUDA=% -DBFD_NCCL=%,$(CPPFLAGS)) -DBFD_CUDA=0
 FUZZ_CFLAGS  := -O1 -g -std=c11 -ffp-contract=off -fopenmp $(WARN) -Wno-pass-failed $(FUZZ_SANFLAGS)
 FUZZ_OBJ     := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(LIB_SRC) $(STUB_SRC))
 FUZZ_LIB     := $(FUZZ_DIR)/libbiofeed.a
-FUZZ_ENV     := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# Harnesses write their inputs under TMPDIR; a crashed or killed one cannot
+# clean up, so each run gets a directory that is emptied after it.
+FUZZ_ENV     := ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+                TMPDIR=$(abspath $(FUZZ_DIR))/tmp
 
 .PHONY: fuzz fuzz-bin fuzz-regress
 fuzz-bin: $(FUZZ_BIN)
@@ -59,7 +62,8 @@ $(FUZZ_DIR)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzzutil.h $(FUZZ_LIB)
 # only ever grows by hand.
 fuzz: $(FUZZ_BIN)
 	@failed=""; for t in $(FUZZ_ONLY); do \
-	  rm -rf $(FUZZ_DIR)/artifacts/$$t; mkdir -p $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/artifacts/$$t; \
+	  rm -rf $(FUZZ_DIR)/artifacts/$$t $(FUZZ_DIR)/tmp; \
+	  mkdir -p $(FUZZ_DIR)/corpus/$$t $(FUZZ_DIR)/artifacts/$$t $(FUZZ_DIR)/tmp; \
 	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
 	  $(FUZZ_ENV) $(FUZZ_DIR)/fuzz_$$t -fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1 \
 	    -max_total_time=$(FUZZ_SECONDS) $(FUZZ_LIMITS) -artifact_prefix=$(FUZZ_DIR)/artifacts/$$t/ \
@@ -70,17 +74,19 @@ fuzz: $(FUZZ_BIN)
 	  $(FUZZ_ENV) tests/fuzz/triage.sh $(FUZZ_DIR)/fuzz_$$t $(FUZZ_DIR)/artifacts/$$t $(FUZZ_LIMITS) \
 	    || failed="$$failed $$t"; \
 	done; \
+	rm -rf $(FUZZ_DIR)/tmp; \
 	if [ -n "$$failed" ]; then echo "fuzz: FAILED:$$failed (logs: $(FUZZ_DIR)/<target>.log)"; exit 1; fi; \
 	echo "fuzz: every target ran $(FUZZ_SECONDS) s with no finding"
 
 fuzz-regress: $(FUZZ_BIN)
-	@failed=""; for t in $(FUZZ_ONLY); do \
+	@rm -rf $(FUZZ_DIR)/tmp; mkdir -p $(FUZZ_DIR)/tmp; failed=""; for t in $(FUZZ_ONLY); do \
 	  files=$$(find tests/fuzz/corpus/$$t tests/fuzz/regress/$$t -type f 2>/dev/null | sort); \
 	  [ -n "$$files" ] || continue; \
 	  $(FUZZ_ENV) $(FUZZ_DIR)/fuzz_$$t $(FUZZ_LIMITS) $$files >$(FUZZ_DIR)/$$t.regress.log 2>&1 \
 	    || { failed="$$failed $$t"; tail -40 $(FUZZ_DIR)/$$t.regress.log; }; \
 	  echo "fuzz-regress: $$t: $$(echo $$files | wc -w) inputs"; \
 	done; \
+	rm -rf $(FUZZ_DIR)/tmp; \
 	if [ -n "$$failed" ]; then echo "fuzz-regress: FAILED:$$failed (logs: $(FUZZ_DIR)/<target>.regress.log)"; exit 1; fi
 
 -include $(FUZZ_OBJ:.o=.d)

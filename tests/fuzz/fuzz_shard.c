@@ -28,14 +28,14 @@
 #define MAX_BUF ((uint64_t)16 << 20)
 
 /* HDF5 1.10 leaks object-header and cache entries of its own when opening
- * (or looking up) a file or an object fails on malformed metadata: both the allocation and
- * the loss are inside the failing call, which hands back nothing to close.
- * Only leaks whose stack passes through an HDF5 open are ignored (a handle
- * biofeed forgot to close would not show as a leak anyway: HDF5 keeps it
- * reachable until exit); memory HDF5 hands to biofeed (variable-length
- * strings) must still be freed. HDF5 is built without frame pointers, so
- * ASan's fast unwinder would stop at its first frame and the suppressions
- * could never match: use the slow one. */
+ * (or looking up) a file or an object fails on malformed metadata: both the
+ * allocation and the loss are inside the failing call, which hands back
+ * nothing to close. Only leaks whose stack passes through such a call are
+ * ignored (a handle biofeed forgot to close would not show as a leak
+ * anyway: HDF5 keeps it reachable until exit); memory HDF5 hands to biofeed
+ * (variable-length strings) must still be freed. HDF5 is built without
+ * frame pointers, so ASan's fast unwinder would stop at its first frame and
+ * the suppressions could never match: use the slow one. */
 const char *__lsan_default_suppressions(void) {
   return "leak:H5Fopen\nleak:H5Oopen\nleak:H5Dopen2\nleak:H5Lexists\n";
 }

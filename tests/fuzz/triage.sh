@@ -18,9 +18,22 @@ bin=$1
 dir=$2
 shift 2
 known=$(dirname "$0")/known_defects
-patterns=$(mktemp)
-trap 'rm -f "$patterns"' EXIT
-grep -v -e '^#' -e '^[[:space:]]*$' "$known" >"$patterns"
+mapfile -t defects < <(grep -v -e '^#' -e '^[[:space:]]*$' "$known")
+
+# The known defect the report matches (every " && " part of its line), or "".
+known_defect() {
+  local report=$1 line part
+  for line in "${defects[@]}"; do
+    local all=1
+    while IFS= read -r part; do
+      grep -E -q -e "$part" <<<"$report" || { all=0; break; }
+    done < <(sed 's/ && /\n/g' <<<"$line")
+    if ((all)); then
+      echo "$line"
+      return
+    fi
+  done
+}
 
 findings=0 ignored=0
 for f in "$dir"/*; do
@@ -32,7 +45,7 @@ for f in "$dir"/*; do
     ignored=$((ignored + 1))
     continue
   fi
-  match=$(grep -E -m1 -o -f "$patterns" <<<"$report")
+  match=$(known_defect "$report")
   if [[ -n $match ]]; then
     echo "triage: $name: known third-party defect ($match), ignored"
     ignored=$((ignored + 1))
