@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "img.h"
+#include "../img/jobs.h"
 
 #define CK(call)                                                                       \
   do {                                                                                 \
@@ -59,60 +59,8 @@ static void fill_u16(uint16_t *p, size_t n) {
 
 static void job(int is3d, int calls) {
   bfdk_img_spec sp;
-  bfdk_img_spec_init(&sp);
   bfdk_img_batch b;
-  memset(&b, 0, sizeof b);
-  b.seed = 42;
-  b.out_dtype = BFDK_F32;
-  sp.crop_mode = BFDK_CROP_RANDOM;
-  sp.pad = BFDK_PAD_NONE;
-  if (!is3d) {
-    b.batch = 32;
-    b.ndim = 3;
-    b.shape[0] = 1;
-    b.shape[1] = b.shape[2] = 512;
-    sp.ndim = 2;
-    sp.size[1] = sp.size[2] = 256;
-    sp.flip_prob[1] = sp.flip_prob[2] = 0.5f;
-    sp.rot90_prob = 0.75f;
-    bfdk_img_iop *n = &sp.iops[0], *z = &sp.iops[1];
-    n->kind = BFDK_IMG_NORMALIZE;
-    n->norm_mode = BFDK_NORM_PERCENTILE;
-    n->pmin = 1.0;
-    n->pmax = 99.8;
-    n->eps = 1e-20f;
-    n->prob = 1.0f;
-    z->kind = BFDK_IMG_NOISE;
-    z->prob = 1.0f;
-    z->lo = 0.0f;
-    z->hi = 0.1f;
-    z->rng_op = 13u | (1u << 16);
-    sp.n_iops = 2;
-  } else {
-    b.batch = 2;
-    b.ndim = 4;
-    b.shape[0] = 1;
-    b.shape[1] = 256;
-    b.shape[2] = b.shape[3] = 512;
-    sp.ndim = 3;
-    sp.size[0] = sp.size[1] = sp.size[2] = 128;
-    sp.affine = sp.elastic = 1;
-    sp.affine_prob = sp.elastic_prob = 1.0f;
-    for (int a = 0; a < 3; a++) {
-      sp.rot_lo[a] = -15.0f;
-      sp.rot_hi[a] = 15.0f;
-      sp.spacing[a] = 32;
-    }
-    sp.scale_lo = 0.85f;
-    sp.scale_hi = 1.25f;
-    sp.mag_lo = 2.0f;
-    sp.mag_hi = 5.0f;
-    b.label_ndim = 3;
-    memcpy(b.label_shape, b.shape + 1, sizeof b.label_shape);
-    b.label_dtype = BFD_DTYPE_UINT8;
-    b.out_label_dtype = BFD_DTYPE_INT64;
-  }
-  b.dtype = BFD_DTYPE_UINT16;
+  bench_img_job(is3d, &sp, &b);
   size_t vox = (size_t)(b.shape[1] * b.shape[2] * (is3d ? b.shape[3] : 1));
   uint16_t *img = (uint16_t *)malloc(b.batch * vox * 2);
   uint8_t *lab = is3d ? (uint8_t *)malloc(b.batch * vox) : NULL;

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "img.h"
+#include "jobs.h"
 
 static double now(void) {
   struct timespec ts;
@@ -42,66 +42,14 @@ int main(int argc, char **argv) {
   int is3d = !strcmp(argv[1], "3d");
   int calls = atoi(argv[2]);
   bfdk_img_spec sp;
-  bfdk_img_spec_init(&sp);
   bfdk_img_batch b;
-  memset(&b, 0, sizeof b);
-  b.seed = 42;
-  b.out_dtype = BFDK_F32;
-  sp.crop_mode = BFDK_CROP_RANDOM;
-  sp.pad = BFDK_PAD_NONE;
-  if (!is3d) {
-    b.batch = 32;
-    b.ndim = 3;
-    b.shape[0] = 1;
-    b.shape[1] = b.shape[2] = 512;
-    sp.ndim = 2;
-    sp.size[1] = sp.size[2] = 256;
-    sp.flip_prob[1] = sp.flip_prob[2] = 0.5f;
-    sp.rot90_prob = 0.75f; /* k uniform in 0..3, as numpy's rot90 with a random k */
-    bfdk_img_iop *n = &sp.iops[0], *z = &sp.iops[1];
-    n->kind = BFDK_IMG_NORMALIZE;
-    n->norm_mode = BFDK_NORM_PERCENTILE;
-    n->pmin = 1.0;
-    n->pmax = 99.8;
-    n->eps = 1e-20f;
-    n->prob = 1.0f;
-    z->kind = BFDK_IMG_NOISE;
-    z->prob = 1.0f;
-    z->lo = 0.0f;
-    z->hi = 0.1f;
-    z->rng_op = 13u | (1u << 16);
-    sp.n_iops = 2;
-  } else {
-    b.batch = 2;
-    b.ndim = 4;
-    b.shape[0] = 1;
-    b.shape[1] = 256;
-    b.shape[2] = b.shape[3] = 512;
-    sp.ndim = 3;
-    sp.size[0] = sp.size[1] = sp.size[2] = 128;
-    sp.affine = sp.elastic = 1;
-    sp.affine_prob = sp.elastic_prob = 1.0f;
-    for (int a = 0; a < 3; a++) {
-      sp.rot_lo[a] = -15.0f;
-      sp.rot_hi[a] = 15.0f;
-      sp.spacing[a] = 32;
-    }
-    sp.scale_lo = 0.85f;
-    sp.scale_hi = 1.25f;
-    sp.mag_lo = 2.0f;
-    sp.mag_hi = 5.0f;
-    b.label_ndim = 3;
-    memcpy(b.label_shape, b.shape + 1, sizeof b.label_shape);
-    b.label_dtype = BFD_DTYPE_UINT8;
-    b.out_label_dtype = BFD_DTYPE_INT64;
-  }
+  bench_img_job(is3d, &sp, &b);
   size_t vox = (size_t)(b.shape[1] * b.shape[2] * (is3d ? b.shape[3] : 1));
   uint16_t *img = malloc(b.batch * vox * 2);
   uint8_t *lab = is3d ? malloc(b.batch * vox) : NULL;
   fill_u16(img, b.batch * vox, 1);
   for (size_t i = 0; lab && i < b.batch * vox; i++) lab[i] = (uint8_t)((i >> 13) % 3);
   uint64_t *gidx = malloc(b.batch * sizeof *gidx);
-  b.dtype = BFD_DTYPE_UINT16;
   b.images = img;
   b.labels = lab;
   b.sample_index = gidx;
