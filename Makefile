@@ -82,6 +82,8 @@ BIN     := $(BUILD)/bin/biofeed
 SAN_BIN := $(BUILD)/tests/biofeed
 
 .PHONY: all lib test demo bench install clean sample-data venv
+# Test objects are intermediates of their binaries: keep them so a rebuild recompiles only what changed.
+.SECONDARY:
 all: $(LIB_A) $(LIB_SO) $(BIN) $(TEST_BIN) $(SAN_BIN)
 lib: $(LIB_A) $(LIB_SO)
 
