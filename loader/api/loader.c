@@ -46,7 +46,7 @@ static bfd_status open_job(bfdi_job *job, const bfd_loader_options *opt, bfd_loa
     bfdi_job_free(job);
     return bfdi_fail(BFD_ERR_NOMEM, "out of memory");
   }
-  st = bfdi_pipe_create(job, env.rank, env.world_size, &l->p);
+  st = bfdi_pipe_create_env(job, &env, &l->p);
   if (st != BFD_OK) {
     free(l);
     return st;

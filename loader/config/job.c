@@ -219,34 +219,35 @@ static bfd_status dist_path(const bfdi_yctx *c, const char *dir, yaml_node_t *v,
 }
 
 /* Keys that only one mode reads are errors under the others, so a config
- * never carries a setting that silently does nothing. */
-static bfd_status dist_check(const bfdi_yctx *c, bfdi_job *job, const yaml_node_t *rank_node,
-                             const yaml_node_t *group_node, const yaml_node_t *owners_node,
-                             const yaml_node_t *stage_node) {
+ * never carries a setting that silently does nothing. Whether the world
+ * divides into groups is checked when the world size is known (the loader). */
+static bfd_status dist_check(const bfdi_yctx *c, bfdi_job *job, const yaml_node_t *rank_node) {
   if (job->rank >= 0 && job->world_size > 0 && job->rank >= job->world_size)
     return bfdi_fail(BFD_ERR_FORMAT, "%s:%lu: dist.rank: %d is not below dist.world_size %d (ranks are 0..%d)", c->file,
                      bfdi_yline(rank_node), job->rank, job->world_size, job->world_size - 1);
-  if (group_node && job->group_size > 1)
-    return bfdi_fail(BFD_ERR_FORMAT, "%s:%lu: dist.group_size: groups of ranks sharing batches need mode: broadcast, "
-                     "which this build of the loader does not run yet; remove group_size", c->file,
-                     bfdi_yline(group_node));
-  if (owners_node)
-    return bfdi_fail(BFD_ERR_FORMAT, "%s:%lu: dist.owners: an owner map is read by mode: exchange only, which this "
-                     "build of the loader does not run yet; remove owners", c->file, bfdi_yline(owners_node));
-  if (stage_node)
-    return bfdi_fail(BFD_ERR_FORMAT, "%s:%lu: dist.stage_dir: staged data is read by mode: exchange only, which this "
-                     "build of the loader does not run yet; remove stage_dir", c->file, bfdi_yline(stage_node));
+  if (job->line_group && job->dist_mode != BFDI_DIST_BROADCAST)
+    return bfdi_fail(BFD_ERR_FORMAT, "%s:%lu: dist.group_size: groups of ranks sharing batches are read by mode: "
+                     "broadcast only; set mode: broadcast or remove group_size", c->file, job->line_group);
+  if (job->line_owners && job->dist_mode != BFDI_DIST_EXCHANGE)
+    return bfdi_fail(BFD_ERR_FORMAT, "%s:%lu: dist.owners: an owner map is read by mode: exchange only; set mode: "
+                     "exchange or remove owners", c->file, job->line_owners);
+  if (job->line_stage && job->dist_mode != BFDI_DIST_EXCHANGE)
+    return bfdi_fail(BFD_ERR_FORMAT, "%s:%lu: dist.stage_dir: staged data is read by mode: exchange only; set mode: "
+                     "exchange or remove stage_dir", c->file, job->line_stage);
+  if (job->world_size > 0 && job->group_size > 1 && (uint32_t)job->world_size % job->group_size)
+    return bfdi_fail(BFD_ERR_FORMAT, "%s:%lu: dist.group_size: %u does not divide dist.world_size %d: every broadcast "
+                     "group needs group_size ranks", c->file, job->line_group, job->group_size, job->world_size);
   return BFD_OK;
 }
 
 static bfd_status parse_dist(const bfdi_yctx *c, const char *dir, yaml_node_t *n, bfdi_job *job) {
-  static const char *const modes[] = {"shard"};
+  static const char *const modes[] = {"shard", "broadcast", "exchange"};
   static const char *const backends[] = {"auto", "local", "mpi", "nccl"};
   bfdi_ykv *e;
   size_t m;
   BFD_TRY(bfdi_ymap(c, n, "dist", &e, &m));
   bfd_status st = BFD_OK;
-  const yaml_node_t *rank_node = NULL, *group_node = NULL, *owners_node = NULL, *stage_node = NULL;
+  const yaml_node_t *rank_node = NULL;
   for (size_t i = 0; i < m && st == BFD_OK; i++) {
     const char *k = e[i].key;
     yaml_node_t *v = e[i].value;
@@ -264,7 +265,7 @@ static bfd_status parse_dist(const bfdi_yctx *c, const char *dir, yaml_node_t *n
       job->dist_mode = (bfdi_dist_mode)choice;
     } else if (!strcmp(k, "group_size")) {
       st = get_u32(c, v, "dist.group_size", 1, BFDI_SAMPLER_MAX_WORLD, &job->group_size);
-      group_node = v;
+      job->line_group = bfdi_yline(v);
     } else if (!strcmp(k, "backend")) {
       st = bfdi_ychoice(c, v, "dist.backend", backends, 4, &choice);
       job->backend = (bfdi_dist_backend)choice;
@@ -272,17 +273,17 @@ static bfd_status parse_dist(const bfdi_yctx *c, const char *dir, yaml_node_t *n
       st = bfdi_yreal(c, v, "dist.timeout", 0.001, 1e7, &job->timeout_s);
     } else if (!strcmp(k, "owners")) {
       st = dist_path(c, dir, v, "dist.owners", &job->owners);
-      owners_node = v;
+      job->line_owners = bfdi_yline(v);
     } else if (!strcmp(k, "stage_dir")) {
       st = dist_path(c, dir, v, "dist.stage_dir", &job->stage_dir);
-      stage_node = v;
+      job->line_stage = bfdi_yline(v);
     } else {
       st = bfdi_yunknown(c, &e[i], "dist", "rank, world_size, mode, group_size, backend, timeout, owners, stage_dir");
     }
   }
   free(e);
   BFD_TRY(st);
-  return dist_check(c, job, rank_node, group_node, owners_node, stage_node);
+  return dist_check(c, job, rank_node);
 }
 
 static bfd_status parse_root(const bfdi_yctx *c, const char *dir, yaml_node_t *root, bfdi_job *job) {

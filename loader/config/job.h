@@ -15,9 +15,8 @@
 typedef enum bfdi_order_kind { BFDI_ORDER_GLOBAL = 0, BFDI_ORDER_SHARDS, BFDI_ORDER_NONE } bfdi_order_kind;
 typedef enum bfdi_device { BFDI_DEVICE_AUTO = 0, BFDI_DEVICE_CPU, BFDI_DEVICE_CUDA } bfdi_device;
 typedef enum bfdi_layout { BFDI_CHANNELS_FIRST = 0, BFDI_CHANNELS_LAST } bfdi_layout;
-/* Distribution modes (docs/DISTRIBUTED.md). Only those the loader runs are
- * accepted by the parser. */
-typedef enum bfdi_dist_mode { BFDI_DIST_SHARD = 0 } bfdi_dist_mode;
+/* Distribution modes (docs/DISTRIBUTED.md). */
+typedef enum bfdi_dist_mode { BFDI_DIST_SHARD = 0, BFDI_DIST_BROADCAST, BFDI_DIST_EXCHANGE } bfdi_dist_mode;
 /* The comm backend; the values after AUTO are those of bfdi_comm_kind + 1. */
 typedef enum bfdi_dist_backend {
   BFDI_BACKEND_AUTO = 0,
@@ -71,7 +70,7 @@ typedef struct bfdi_job {
   char *owners;                /* exchange: owner map file (resolved), NULL: balanced */
   char *stage_dir;             /* exchange: node-local copy of the datasets (resolved), NULL: none */
   /* lines of keys that later checks refer to (0: absent) */
-  unsigned long line_batching, line_sequence, line_image, line_device;
+  unsigned long line_batching, line_sequence, line_image, line_device, line_group, line_owners, line_stage;
 } bfdi_job;
 
 /* Parses a config file. */

@@ -8,10 +8,12 @@
 #include <string.h>
 
 #include "gpu.h"
+#include "pipeline/dist.h"
 #include "pipeline/pipe_impl.h"
 
 bfd_status bfdi_stage_upload(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s) {
   (void)w;
+  if (p->dist) BFD_TRY(bfdi_dist_upload(p, s));
   if (!p->cuda) return BFD_OK;
 #if BFD_CUDA
   void *cs = p->copy_stream;
@@ -134,7 +136,7 @@ bfd_status bfdi_stage_ops(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s) {
   if (p->cuda) BFD_TRY(bfdk_gpu_stream_wait(p->compute_stream, s->ev_up));
 #endif
   if (!p->cuda) omp_set_num_threads(team_for(p, s));
-  BFD_TRY(p->src->kind == BFD_KIND_SEQUENCE ? seq_ops(p, s) : img_ops(p, s));
+  if (!bfdi_dist_skip_ops(p)) BFD_TRY(p->src->kind == BFD_KIND_SEQUENCE ? seq_ops(p, s) : img_ops(p, s));
   s->bytes[S_OPS] = batch_bytes(p, s);
 #if BFD_CUDA
   if (p->cuda) {
@@ -142,7 +144,7 @@ bfd_status bfdi_stage_ops(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s) {
     s->gpu_used = 1;
   }
 #endif
-  return BFD_OK;
+  return p->dist ? bfdi_dist_after_ops(p, s) : BFD_OK;
 }
 
 bfd_status bfdi_stage_batch(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s) {

@@ -7,11 +7,13 @@
 #include "pipeline/pipe_impl.h"
 
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "gpu.h"
+#include "pipeline/dist.h"
 
 static const char *const STAGE_NAMES[N_STAGES] = {"plan", "read", "decode", "upload", "ops", "batch"};
 
@@ -106,19 +108,22 @@ static void destroy(bfdi_pipe *p) {
   bfdi_sampler_destroy(p->plan_sampler);
   bfdi_sampler_destroy(p->api_sampler);
   bfdi_source_free(p->src);
+  bfdi_dist_close(p);
   bfdi_job_free(&p->job);
   for (int k = 0; k <= N_STAGES; k++) pthread_cond_destroy(&p->cv[k]);
   pthread_mutex_destroy(&p->mu);
   free(p);
 }
 
-static bfd_status setup(bfdi_pipe *p) {
+static bfd_status setup(bfdi_pipe *p, const bfdi_dist_env *env) {
   BFD_TRY(choose_device(p));
+  BFD_TRY(bfdi_dist_open(p, env));
   BFD_TRY(bfdi_source_open(&p->job, &p->src));
   BFD_TRY(check_job(p));
   BFD_TRY(make_sampler(p, &p->plan_sampler));
   BFD_TRY(make_sampler(p, &p->api_sampler));
   p->max_batch = bfdi_sampler_max_batch(p->plan_sampler);
+  BFD_TRY(bfdi_dist_setup(p));
   if (p->src->kind == BFD_KIND_SEQUENCE) {
     const bfd_seq_config *sc = &p->job.seq;
     p->kp = sc->params;
@@ -138,10 +143,22 @@ static bfd_status setup(bfdi_pipe *p) {
   }
 #endif
   BFD_TRY(bfdi_slots_create(p));
-  return BFD_OK;
+  return bfdi_dist_slots(p);
 }
 
 bfd_status bfdi_pipe_create(bfdi_job *job, uint32_t rank, uint32_t world, bfdi_pipe **out) {
+  bfdi_dist_env env;
+  memset(&env, 0, sizeof env);
+  env.launcher = BFDI_LAUNCHER_EXPLICIT;
+  env.rank = rank;
+  env.world_size = world;
+  env.local_rank = env.local_size = env.node = -1;
+  snprintf(env.rank_from, sizeof env.rank_from, "explicit");
+  snprintf(env.world_from, sizeof env.world_from, "explicit");
+  return bfdi_pipe_create_env(job, &env, out);
+}
+
+bfd_status bfdi_pipe_create_env(bfdi_job *job, const bfdi_dist_env *env, bfdi_pipe **out) {
   *out = NULL;
   bfdi_pipe *p = calloc(1, sizeof *p);
   if (!p) {
@@ -152,10 +169,9 @@ bfd_status bfdi_pipe_create(bfdi_job *job, uint32_t rank, uint32_t world, bfdi_p
   memset(job, 0, sizeof *job);
   pthread_mutex_init(&p->mu, NULL);
   for (int k = 0; k <= N_STAGES; k++) pthread_cond_init(&p->cv[k], NULL);
-  p->rank = rank;
-  p->world = world;
-  bfd_status st = setup(p);
+  bfd_status st = setup(p, env);
   if (st != BFD_OK) {
+    st = bfdi_dist_fail(p, st);
     destroy(p);
     return st;
   }
@@ -169,7 +185,9 @@ bfd_status bfdi_pipe_create(bfdi_job *job, uint32_t rank, uint32_t world, bfdi_p
  * stage before it, right after it: a hand-over between threads costs more
  * than such a stage does. Upload is empty on the CPU backend; batch only
  * counts the outputs. */
-static int inline_stage(const bfdi_pipe *p, int k) { return k == S_BATCH || (k == S_UPLOAD && !p->cuda); }
+static int inline_stage(const bfdi_pipe *p, int k) {
+  return k == S_BATCH || (k == S_UPLOAD && !p->cuda && !(p->dist && p->dist->mode == BFDI_DIST_EXCHANGE));
+}
 
 static int stage_threads(const bfdi_pipe *p, int k) {
   if (inline_stage(p, k)) return 0;
@@ -363,9 +381,14 @@ bfd_status bfdi_pipe_next(bfdi_pipe *p, bfd_batch **out) {
   pthread_mutex_lock(&p->mu);
   bfd_status st = p->running ? BFD_OK : start(p);
   bfdi_slot *s = NULL;
+  if (p->dist && p->allowed <= p->cons_seq) {
+    p->allowed = p->cons_seq + 1;
+    wake(p, S_UPLOAD);
+    wake(p, S_OPS);
+  }
   while (st == BFD_OK) {
     if (p->err && p->cons_seq >= p->err_seq) {
-      st = bfdi_fail(p->err, "%s", p->err_msg);
+      st = bfdi_dist_fail(p, bfdi_fail(p->err, "%s", p->err_msg));
       break;
     }
     s = find_seq(p, p->cons_seq);

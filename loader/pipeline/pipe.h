@@ -22,12 +22,16 @@
 #include <dlpack/dlpack.h>
 
 #include "biofeed/loader.h"
+#include "dist/launcher.h"
 #include "pipeline/source.h"
 
 typedef struct bfdi_pipe bfdi_pipe;
 
 /* Takes over *job (it is zeroed) whether or not creation succeeds. */
 bfd_status bfdi_pipe_create(bfdi_job *job, uint32_t rank, uint32_t world, bfdi_pipe **out);
+/* The same with the launcher's view of the job, which the modes that talk
+ * between ranks (dist.mode broadcast, exchange) join with it. */
+bfd_status bfdi_pipe_create_env(bfdi_job *job, const bfdi_dist_env *env, bfdi_pipe **out);
 /* Stops the threads; memory goes when the last batch reference does. */
 void bfdi_pipe_close(bfdi_pipe *p);
 

@@ -124,7 +124,9 @@ typedef struct bfdi_worker {
 struct bfdi_pipe {
   bfdi_job job;          /* owned */
   bfdi_source *src;
-  uint32_t rank, world;
+  uint32_t rank, world;  /* the sampler's: a broadcast group counts as one rank */
+  struct bfdi_pdist *dist; /* broadcast and exchange modes (pipeline/dist.h); NULL in shard mode */
+  uint32_t read_rows;    /* rows the read side of a slot holds: max_batch, or in exchange mode every rank's */
   int cuda;
   int device_id;
   bfdi_sampler *plan_sampler; /* the plan thread's */
@@ -157,6 +159,7 @@ struct bfdi_pipe {
   int running, stop;
   uint64_t next[N_STAGES]; /* next seq each stage claims */
   uint64_t cons_seq;       /* next seq the consumer takes */
+  uint64_t allowed;        /* slots below it may run their collectives (pipeline/dist.h) */
   /* plan thread position */
   bfdi_cursor plan_c;
   uint64_t plan_step;
@@ -181,6 +184,15 @@ bfd_status bfdi_stage_decode(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s);
 bfd_status bfdi_stage_upload(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s);
 bfd_status bfdi_stage_ops(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s);
 bfd_status bfdi_stage_batch(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s);
+
+/* The plan stage's pieces, for the distribution modes (pipeline/dist.h):
+ * start a slot's reads afresh, fill row b's "sample", "valid" and "class"
+ * from its sample, plan row b's reads (and its Philox key), and close the
+ * plan (offsets[n], the buffer check). */
+void bfdi_plan_reset(bfdi_slot *s);
+void bfdi_plan_meta(bfdi_pipe *p, bfdi_slot *s, uint32_t b, const bfdi_sample_ref *r);
+bfd_status bfdi_plan_row(bfdi_pipe *p, bfdi_slot *s, uint32_t b, const bfdi_sample_ref *r);
+bfd_status bfdi_plan_done(bfdi_pipe *p, bfdi_slot *s);
 
 /* Per-thread state of the read and decode stages. */
 bfd_status bfdi_worker_init(bfdi_pipe *p, bfdi_worker *w);

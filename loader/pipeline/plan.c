@@ -7,6 +7,7 @@
  * read (with room for the shift) and the decode stage picks one. */
 #include "gpu.h"
 #include "ops/seq_window.h"
+#include "pipeline/dist.h"
 #include "pipeline/pipe_impl.h"
 
 static bfd_status add_rd(bfdi_pipe *p, bfdi_slot *s, const bfdi_src_loc *loc, uint32_t row, bfdi_part part,
@@ -85,23 +86,44 @@ bfd_status bfdi_stage_plan(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s) {
   p->plan_c = next;
   p->plan_step = s->next_step;
 
-  const bfdi_source *src = p->src;
+  if (p->dist) return bfdi_dist_plan(p, s);
+  bfdi_plan_reset(s);
+  for (uint32_t b = 0; b < s->n; b++) {
+    bfdi_plan_meta(p, s, b, &s->refs_buf[b]);
+    BFD_TRY(bfdi_plan_row(p, s, b, &s->refs_buf[b]));
+  }
+  return bfdi_plan_done(p, s);
+}
+
+void bfdi_plan_meta(bfdi_pipe *p, bfdi_slot *s, uint32_t b, const bfdi_sample_ref *r) {
+  const bfdi_src_ds *ds = &p->src->ds[r->dataset];
+  s->h_sample[b] = (int64_t)(ds->base + r->sample);
+  s->h_valid[b] = !(r->flags & BFDI_SAMPLE_PAD);
+  if (s->h_class) {
+    bfdi_src_loc loc;
+    bfdi_source_locate(p->src, r->dataset, r->sample, &loc);
+    s->h_class[b] = ds->classes[loc.ds_record];
+  }
+}
+
+void bfdi_plan_reset(bfdi_slot *s) {
   s->n_rd = 0;
   s->in_used = s->lab_used = s->raw_used = 0;
-  for (uint32_t b = 0; b < s->n; b++) {
-    const bfdi_sample_ref *r = &s->refs_buf[b];
-    const bfdi_src_ds *ds = &src->ds[r->dataset];
-    bfdi_src_loc loc;
-    bfdi_source_locate(src, r->dataset, r->sample, &loc);
-    uint64_t gidx = ds->base + r->sample;
-    s->h_sample[b] = (int64_t)gidx;
-    /* several datasets each run through their own passes: a repeat within
-     * an epoch draws afresh (one dataset: pass is the epoch, in the key already) */
-    s->key[b] = src->n_ds > 1 ? gidx + src->total * r->pass : gidx;
-    s->h_valid[b] = !(r->flags & BFDI_SAMPLE_PAD);
-    if (s->h_class) s->h_class[b] = ds->classes[loc.ds_record];
-    BFD_TRY(src->kind == BFD_KIND_SEQUENCE ? seq_row(p, s, b, r->dataset, &loc) : img_row(p, s, b, &loc));
-  }
+}
+
+bfd_status bfdi_plan_row(bfdi_pipe *p, bfdi_slot *s, uint32_t b, const bfdi_sample_ref *r) {
+  const bfdi_source *src = p->src;
+  const bfdi_src_ds *ds = &src->ds[r->dataset];
+  bfdi_src_loc loc;
+  bfdi_source_locate(src, r->dataset, r->sample, &loc);
+  uint64_t gidx = ds->base + r->sample;
+  /* several datasets each run through their own passes: a repeat within
+   * an epoch draws afresh (one dataset: pass is the epoch, in the key already) */
+  s->key[b] = src->n_ds > 1 ? gidx + src->total * r->pass : gidx;
+  return src->kind == BFD_KIND_SEQUENCE ? seq_row(p, s, b, r->dataset, &loc) : img_row(p, s, b, &loc);
+}
+
+bfd_status bfdi_plan_done(bfdi_pipe *p, bfdi_slot *s) {
   s->offsets[s->n] = s->in_used;
   if (s->in_used > p->in_cap || s->lab_used > p->lab_cap || s->raw_used > p->raw_cap)
     return bfdi_fail(BFD_ERR_INTERNAL, "batch buffers overflow (%llu of %zu bytes)", (unsigned long long)s->in_used,

@@ -146,19 +146,19 @@ static bfd_status img_outputs(bfdi_pipe *p) {
 /* Buffer sizes of one slot. */
 static bfd_status size_buffers(bfdi_pipe *p) {
   const bfdi_source *src = p->src;
-  const size_t mb = p->max_batch;
+  const size_t rows = p->read_rows; /* the read side: more than a batch in exchange mode */
   if (src->kind == BFD_KIND_SEQUENCE) {
     const bfdk_seq_params *sp = &p->job.seq.params;
     size_t span = (size_t)src->max_record;
     if (sp->sample_mode != BFD_SEQ_RECORD && (size_t)sp->window < span) span = (size_t)sp->window;
-    p->in_cap = mul(mb, span) + 64;
+    p->in_cap = mul(rows, span) + 64;
     if (p->attempts > 1) {
       size_t cand = (size_t)sp->window + 2 * (size_t)sp->shift;
       if (cand > src->max_record) cand = (size_t)src->max_record;
-      p->raw_cap = mul(mul(mb, (size_t)p->attempts), cand) + 64;
+      p->raw_cap = mul(mul(rows, (size_t)p->attempts), cand) + 64;
     }
-    p->cap_rd = mb * (size_t)p->attempts;
-    p->work_cap = bfdk_seq_work_bytes((int64_t)mb);
+    p->cap_rd = rows * (size_t)p->attempts;
+    p->work_cap = bfdk_seq_work_bytes((int64_t)p->max_batch);
     seq_outputs(p);
   } else {
     size_t sample = 0, label = 0, stage = 0;
@@ -168,10 +168,10 @@ static bfd_status size_buffers(bfdi_pipe *p) {
       if (gr->label_bytes > label) label = gr->label_bytes;
       if (gr->stage_bytes > stage) stage = gr->stage_bytes;
     }
-    p->in_cap = mul(mb, sample);
-    p->lab_cap = mul(mb, label);
-    p->stage_cap = mul(mb, stage);
-    p->cap_rd = mb * (label ? 2 : 1);
+    p->in_cap = mul(rows, sample);
+    p->lab_cap = mul(rows, label);
+    p->stage_cap = mul(rows, stage);
+    p->cap_rd = rows * (label ? 2 : 1);
     BFD_TRY(img_outputs(p));
   }
   const int64_t b[] = {DIM_B};
@@ -187,19 +187,19 @@ typedef struct misc_layout {
 
 static misc_layout misc_of(const bfdi_pipe *p) {
   misc_layout m;
-  size_t mb = p->max_batch, at = 0;
+  size_t mb = p->max_batch, rows = p->read_rows, at = 0;
 #define TAKE(field, bytes)         \
   m.field = at;                    \
   at = round_up(at + (bytes), 64);
   TAKE(refs, mb * sizeof(bfdi_sample_ref));
-  TAKE(key, mb * 8);
+  TAKE(key, rows * 8);
   TAKE(sample, p->cuda ? mb * 8 : 0);
   TAKE(valid, p->cuda ? mb : 0);
   TAKE(cls, p->cuda && p->src->has_classes ? mb * 8 : 0);
-  TAKE(group, mb * 4);
-  TAKE(offsets, (mb + 1) * 8);
-  TAKE(lab_off, mb * 8);
-  TAKE(first_rd, mb * 4);
+  TAKE(group, rows * 4);
+  TAKE(offsets, (rows + 1) * 8);
+  TAKE(lab_off, rows * 8);
+  TAKE(first_rd, rows * 4);
   TAKE(rd, p->cap_rd * sizeof(bfdi_rd));
   TAKE(stage_at, p->cap_rd * 8);
 #undef TAKE

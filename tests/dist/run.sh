@@ -7,9 +7,15 @@
 #   shard         mpirun -np 4: the loader in shard mode; the samples of an
 #                 epoch over all ranks are the dataset exactly once (plus the
 #                 stated padding), step counts equal
-#   failure       mpirun -np 4 where rank 1 aborts, exits, is killed or hangs:
-#                 every rank must exit non-zero, within a bounded time, with
-#                 the documented exit code where there is one
+#   modes         mpirun -np 4: the loader in exchange and broadcast modes
+#                 (dist_modes.c): exchange = shard byte for byte, every sample
+#                 once, broadcast groups identical and disjoint; elastic
+#                 resume from 4 ranks (mpirun -np 4) to 2 (mpirun -np 2)
+#   failure       mpirun -np 4 where rank 1 aborts, exits, is killed or hangs,
+#                 and through the loader in exchange mode, where rank 1's
+#                 staged shard is missing or rank 1 is killed: every rank
+#                 must exit non-zero, within a bounded time, with the
+#                 documented exit code where there is one
 #   rendezvous    4 processes with torchrun-style variables on 127.0.0.1
 #   nccl          the nccl backend with one rank on one GPU, and broadcast
 #                 and all-to-all throughput; skipped without a GPU and NCCL
@@ -69,7 +75,7 @@ for src in loader/dist/*.c; do
   mpicc "${CFLAGS[@]}" -c "$src" -o "$o" || { echo "tests/dist/run.sh: cannot compile $src" >&2; exit 2; }
   objs+=("$o")
 done
-for prog in dist_collectives dist_fail dist_rdzv dist_shard; do
+for prog in dist_collectives dist_fail dist_rdzv dist_shard dist_modes; do
   # shellcheck disable=SC2086
   mpicc "${CFLAGS[@]}" -o "$OUT/$prog" "tests/dist/$prog.c" "${objs[@]}" "$SAN_A" $PKG_LIBS -fopenmp -lstdc++ \
     || { echo "tests/dist/run.sh: cannot build $prog" >&2; exit 2; }
@@ -95,15 +101,38 @@ rc=$?
 sed 's/^/    /' "$sdir/log"
 if [[ $rc -eq 0 ]] && [[ $(grep -c '^\[       OK \]' "$sdir/log") -eq 2 ]]; then ok "loader, shard mode"; else bad "loader, shard mode" "exit $rc"; fi
 
+# --- the loader in exchange and broadcast modes -----------------------------------
+# modes_case NAME NP CHECKS: dist_modes NAME under mpirun -np NP, CHECKS "[ OK ]" lines
+mdir=$OUT/modes
+rm -rf "$mdir" && mkdir -p "$mdir"
+modes_case() {
+  local name=$1 np=$2 want=$3
+  echo "[ RUN      ] loader, $name ($np ranks)"
+  local run=("${MPIRUN[@]}")
+  run[2]=$np
+  timeout -k 5 "$LIMIT" "${run[@]}" "$OUT/dist_modes" "$name" "$mdir" >"$mdir/$name.log" 2>&1
+  local rc=$?
+  sed 's/^/    /' "$mdir/$name.log"
+  if [[ $rc -eq 0 ]] && [[ $(grep -c '^\[       OK \]' "$mdir/$name.log") -eq $want ]]; then
+    ok "loader, $name"
+  else
+    bad "loader, $name" "exit $rc"
+  fi
+}
+modes_case modes "$NP" 5
+modes_case save "$NP" 1
+modes_case resume 2 1
+
 # --- one rank fails -----------------------------------------------------------
-# fail_case MODE EXPECTED_RC ("any" for any non-zero; 0 for the control run)
+# fail_case MODE EXPECTED_RC [PROG [MUST_LOG]] ("any" for any non-zero; 0 for
+# the control run); MUST_LOG: an extended regexp the job's output must match
 fail_case() {
-  local mode=$1 want=$2 dir=$OUT/fail-$1
+  local mode=$1 want=$2 prog=${3:-dist_fail} must=${4:-} dir=$OUT/fail-$1
   rm -rf "$dir" && mkdir -p "$dir"
   echo "[ RUN      ] failure: rank 1 $mode"
   local t0 t1 rc
   t0=$(now)
-  timeout -k 5 "$LIMIT" "${MPIRUN[@]}" "$OUT/dist_fail" "$mode" "$dir" >"$dir/log" 2>&1
+  timeout -k 5 "$LIMIT" "${MPIRUN[@]}" "$OUT/$prog" "$mode" "$dir" >"$dir/log" 2>&1
   rc=$?
   t1=$(now)
   local took why=""
@@ -130,6 +159,7 @@ fail_case() {
   done
   for pid in "${alive[@]}"; do kill -9 "$pid" 2>/dev/null; done
   [[ $started -eq $NP ]] || why+="only $started of $NP ranks started; "
+  [[ -z $must ]] || grep -qE "$must" "$dir/log" || why+="no line matching '$must' in the output; "
   ((${#alive[@]})) && why+="ranks still running after mpirun returned (pids ${alive[*]}); "
   if [[ $want == 0 ]]; then
     [[ $rc -eq 0 ]] || why+="mpirun exit $rc, expected 0; "
@@ -148,6 +178,9 @@ fail_case abort 106   # 100 + BFD_ERR_CORRUPT
 fail_case hang 124    # the others' 5 s timeout
 fail_case exit any
 fail_case crash any
+# through the loader: 102 = 100 + BFD_ERR_IO, from the rank whose staged copy is missing
+fail_case fail-missing 102 dist_modes 'rank 1 of 4 failed.*dist.stage_dir: rank 1 owns shard seq-[0-9]+\.h5.*biofeed stage'
+fail_case fail-kill any dist_modes
 
 # --- TCP rendezvous, torchrun style --------------------------------------------
 echo "[ RUN      ] rendezvous ($NP processes on 127.0.0.1)"
