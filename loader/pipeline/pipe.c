@@ -369,6 +369,7 @@ static void stop(bfdi_pipe *p) {
   p->running = 0;
   p->stop = 0;
   p->err = BFD_OK;
+  p->allowed = p->cons_seq; /* a discarded slot's collectives wait for the consumer again */
   for (int i = 0; i < p->R; i++)
     if (p->slots[i].refs == 0) p->slots[i].in_flight = 0;
   pthread_mutex_unlock(&p->mu);

@@ -38,8 +38,34 @@ def _is_path(config):
     return os.path.isfile(config) or config.strip().endswith((".yaml", ".yml"))
 
 
+def _call(obj, *names):
+    """The first of obj's methods named in names, called without arguments."""
+    for name in names:
+        f = getattr(obj, name, None)
+        if callable(f):
+            return int(f())
+    return None
+
+
+def _layout_of(group, comm):
+    """(rank, world size) of an existing process group: a torch.distributed
+    ProcessGroup (rank(), size()), the torch.distributed module or any object
+    with get_rank() and get_world_size() (the default group), or an mpi4py
+    communicator (Get_rank(), Get_size()). Duck-typed: neither is imported."""
+    src, what = (group, "group") if group is not None else (comm, "comm")
+    rank = _call(src, "Get_rank", "get_rank", "rank")
+    size = _call(src, "Get_size", "get_world_size", "size")
+    if rank is None or size is None:
+        raise TypeError(f"{what} must have Get_rank()/Get_size() (mpi4py), get_rank()/get_world_size() "
+                        f"(torch.distributed) or rank()/size() (a torch ProcessGroup); "
+                        f"{type(src).__name__} has neither")
+    if size < 1 or not 0 <= rank < size:
+        raise ValueError(f"{what} says rank {rank} of {size}: expected 0 <= rank < world size")
+    return rank, size
+
+
 class Loader(_CLoader):
-    """Loader(config, rank=None, world_size=None, *, base_dir=None)
+    """Loader(config, rank=None, world_size=None, *, group=None, comm=None, base_dir=None)
 
     config is a job config (configs/*.yaml): a path, or YAML text. A
     pathlib.Path is a path. A str is a path when it names an existing file,
@@ -47,7 +73,12 @@ class Loader(_CLoader):
     reported as missing); any other str is YAML text, whose relative dataset
     paths are resolved against base_dir (default: the current directory).
     rank and world_size default to the config's `dist:` section, else the
-    launcher's environment (torchrun, Slurm, MPI), else 0 and 1.
+    launcher's environment (torchrun, Slurm, MPI), else 0 and 1. Instead of
+    them, pass the training script's own set-up: group= a torch.distributed
+    process group (or the torch.distributed module itself, for the default
+    group) or comm= an mpi4py communicator; the loader takes its rank and
+    size from it. The loader's own communication (dist.mode broadcast and
+    exchange) still runs over its dist.backend, not through that object.
 
     Iterating a Loader yields the batches of the current epoch; when it is
     exhausted, the next loop starts the next epoch. A loop left early
@@ -69,9 +100,15 @@ class Loader(_CLoader):
     loader.close()           or use the loader as a context manager
     """
 
-    def __init__(self, config, rank=None, world_size=None, *, base_dir=None):
+    def __init__(self, config, rank=None, world_size=None, *, group=None, comm=None, base_dir=None):
         if not isinstance(config, (str, os.PathLike)):
             raise TypeError(f"config must be a path or YAML text (str), not {type(config).__name__}")
+        if group is not None or comm is not None:
+            if group is not None and comm is not None:
+                raise TypeError("give group= (torch.distributed) or comm= (mpi4py), not both")
+            if rank is not None or world_size is not None:
+                raise TypeError("rank and world_size come from group= or comm=; do not give them as well")
+            rank, world_size = _layout_of(group, comm)
         r = -1 if rank is None else int(rank)
         w = -1 if world_size is None else int(world_size)
         if _is_path(config):

@@ -326,3 +326,87 @@ def test_jax_from_dlpack_views_the_same_memory(bf, img_cfg):
     assert j.unsafe_buffer_pointer() == a.__array_interface__["data"][0], "jax copied"
     del batch
     assert np.array_equal(np.asarray(j), a)
+
+
+class _FakeTorchGroup:
+    """Duck-types torch.distributed.ProcessGroup: rank() and size()."""
+
+    def __init__(self, rank, size):
+        self._r, self._s = rank, size
+
+    def rank(self):
+        return self._r
+
+    def size(self):
+        return self._s
+
+
+class _FakeTorchDist:
+    """Duck-types the torch.distributed module: get_rank(), get_world_size()."""
+
+    def get_rank(self):
+        return 1
+
+    def get_world_size(self):
+        return 2
+
+
+class _FakeMpiComm:
+    """Duck-types an mpi4py communicator: Get_rank(), Get_size()."""
+
+    def Get_rank(self):
+        return 1
+
+    def Get_size(self):
+        return 2
+
+
+def _samples(loader):
+    return [b["sample"].tolist() for b in epoch(loader)]
+
+
+@pytest.mark.parametrize("source", ["group", "module", "comm"])
+def test_rank_and_size_from_a_process_group_or_communicator(bf, seq_cfg, source):
+    obj = {"group": _FakeTorchGroup(1, 2), "module": _FakeTorchDist(), "comm": _FakeMpiComm()}[source]
+    kw = {"comm": obj} if source == "comm" else {"group": obj}
+    with bf.Loader(seq_cfg, **kw) as a, bf.Loader(seq_cfg, rank=1, world_size=2) as b:
+        assert len(a) == len(b) == 200 // 8 // 2
+        assert _samples(a) == _samples(b)
+    with bf.Loader(seq_cfg, rank=0, world_size=2) as c:
+        other = {s for batch in _samples(c) for s in batch}
+    with bf.Loader(seq_cfg, **kw) as a:
+        mine = {s for batch in _samples(a) for s in batch}
+    assert mine and not mine & other, "rank 1 of 2 must get other samples than rank 0"
+
+
+def test_group_and_comm_arguments_are_checked(bf, seq_cfg):
+    with pytest.raises(TypeError, match="not both"):
+        bf.Loader(seq_cfg, group=_FakeTorchGroup(0, 1), comm=_FakeMpiComm())
+    with pytest.raises(TypeError, match="do not give them as well"):
+        bf.Loader(seq_cfg, rank=0, group=_FakeTorchGroup(0, 1))
+    with pytest.raises(TypeError, match="Get_rank"):
+        bf.Loader(seq_cfg, comm=object())
+    with pytest.raises(ValueError, match="rank 3 of 2"):
+        bf.Loader(seq_cfg, group=_FakeTorchGroup(3, 2))
+
+
+def test_rank_from_real_mpi4py_and_torch_when_importable(bf, seq_cfg):
+    used = 0
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        MPI = None
+    if MPI is not None:
+        with bf.Loader(seq_cfg, comm=MPI.COMM_SELF) as a:
+            assert len(a) == 200 // 8
+        used += 1
+    try:
+        import torch.distributed as dist
+    except ImportError:
+        dist = None
+    if dist is not None and dist.is_available() and dist.is_initialized():
+        with bf.Loader(seq_cfg, group=dist) as a:
+            assert len(a) == 200 // 8 // dist.get_world_size()
+        used += 1
+    if not used:
+        pytest.skip("neither mpi4py nor an initialized torch.distributed here; the fake objects above cover the API")
