@@ -12,7 +12,11 @@
 #                  bench/seq/seq_bench.c)
 #   4. e2e         `biofeed run` samples/s per workload, device cuda and cpu,
 #                  with the stage that limits it
-#   5. nccl        NCCL with one rank: AllReduce and Broadcast, values checked
+#   5. nccl        NCCL with one rank: AllReduce and Broadcast, values checked;
+#                  biofeed's nccl comm (tests/dist/dist_nccl.c: every call,
+#                  broadcast and all-to-all GB/s) and the loader's exchange
+#                  and broadcast modes over it, equal to shard mode
+#                  (tests/dist/nccl_loader.c)
 # and prints a short table last. Full results and logs go to $OUT/gpu_check
 # when OUT is set, else to bench/results/gpu_check.
 #
@@ -75,6 +79,10 @@ if ! run build-tools 180 bash -c "
   cc '$BUILD/gpu/kernels_bench.o' '$BUILD/lib/libbiofeed.a' $LIBS -o '$BUILD/gpu/kernels_bench' &&
   cc -O2 -std=c11 -Wall -Wextra -isystem '$CUDA_HOME/include' bench/gpu/nccl_check.c -L'$CUDA_HOME/lib64' \
      -lnccl -lcudart_static -ldl -lrt -lpthread -o '$BUILD/gpu/nccl_check' &&
+  cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Iinclude -Iloader -isystem '$CUDA_HOME/include' \
+     tests/dist/dist_nccl.c '$BUILD/lib/libbiofeed.a' $LIBS -o '$BUILD/gpu/dist_nccl' &&
+  cc -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Iinclude -isystem '$CUDA_HOME/include' \
+     tests/dist/nccl_loader.c '$BUILD/lib/libbiofeed.a' $LIBS -o '$BUILD/gpu/nccl_loader' &&
   cc -O2 -std=c11 -fopenmp -D_GNU_SOURCE -Iinclude -Iloader -Ikernels -DBFD_CUDA=1 -Wall -Wextra \
      bench/seq/seq_bench.c '$BUILD/lib/libbiofeed.a' $LIBS -o '$BUILD/gpu/seq_bench'"; then
   say "building the check programs failed; see $LOGS/build-tools.log"
@@ -222,6 +230,21 @@ if run nccl 90 "$BUILD/gpu/nccl_check"; then
 else
   FAILED=1
   row nccl FAIL "$(tail -1 "$LOGS/nccl.log")"
+fi
+# biofeed's own comm and the loader over it: one rank (no launcher variables),
+# so the NCCL id needs no rendezvous.
+if run nccl-comm 120 env -u RANK -u WORLD_SIZE "$BUILD/gpu/dist_nccl"; then
+  row "nccl comm (biofeed)" PASS "$(grep -c '^\[       OK \]' "$LOGS/nccl-comm.log") checks; $(awk -F'|' '$2 + 0 == 32 { printf "32 MB: broadcast%s GB/s, all-to-all%s GB/s", $3, $4 }' "$LOGS/nccl-comm.log")"
+else
+  FAILED=1
+  row "nccl comm (biofeed)" FAIL "$(tail -1 "$LOGS/nccl-comm.log")"
+fi
+mkdir -p "$DATA/nccl-loader"
+if run nccl-loader 180 env -u RANK -u WORLD_SIZE "$BUILD/gpu/nccl_loader" "$DATA/nccl-loader"; then
+  while IFS=$'\t' read -r name res detail; do row "$name" "$res" "$detail"; done <"$LOGS/nccl-loader.log"
+else
+  FAILED=1
+  row "nccl loader" FAIL "$(tail -1 "$LOGS/nccl-loader.log")"
 fi
 
 # --- table ---------------------------------------------------------------------

@@ -112,6 +112,33 @@ bfd_status bfdi_dist_wait(bfdi_pipe *p, const bfdi_slot *s, int k) {
                  : BFD_OK;
 }
 
+void bfdi_dist_allow(bfdi_pipe *p) {
+  if (p->allowed > p->cons_seq) return;
+  p->allowed = p->cons_seq + 1;
+  pthread_cond_broadcast(&p->cv[S_UPLOAD]);
+  pthread_cond_broadcast(&p->cv[S_OPS]);
+}
+
+static int ready(const bfdi_pipe *p, uint64_t seq) {
+  for (int i = 0; i < p->R; i++) {
+    const bfdi_slot *s = &p->slots[i];
+    if (s->in_flight && s->seq == seq) return s->stage == S_READY && !s->busy;
+  }
+  return 0;
+}
+
+void bfdi_dist_drain(bfdi_pipe *p) {
+  while (p->allowed > p->cons_seq && !(p->err && p->err_seq < p->allowed) && !ready(p, p->allowed - 1))
+    pthread_cond_wait(&p->cv[S_READY], &p->mu);
+  if (p->err && p->err_seq < p->allowed) {
+    /* this rank cannot join a collective its peers may be in */
+    bfd_status st = bfdi_fail(p->err, "%s", p->err_msg);
+    pthread_mutex_unlock(&p->mu);
+    bfdi_dist_fail(p, st);
+    pthread_mutex_lock(&p->mu);
+  }
+}
+
 #if BFD_CUDA
 static bfd_status grow_host(bfdi_pdist *d, size_t n) {
   if (n <= d->host_cap) return BFD_OK;

@@ -16,11 +16,15 @@
  *              the input of shard mode.
  *
  * Lock-step. The collectives of step s start only once the consumer has
- * asked for step s (bfdi_pipe_next sets p->allowed). Every rank's consumer
- * asks for the same steps, so every rank runs the same collectives and a
- * rank that closes or reloads its state never leaves a peer waiting in one
- * it will not join. Reading and decoding still run ahead; the collective and
- * the ops of a step overlap the consumer's previous step only.
+ * taken step s - 1: p->allowed is one past the step the consumer asks for
+ * next (bfdi_dist_allow). Every rank's consumer makes
+ * the same calls, so every rank's p->allowed is the same; before the
+ * pipeline stops (close, state load) it finishes every collective below
+ * p->allowed (bfdi_dist_drain), so no rank leaves a peer waiting in one it
+ * will not join. That needs a slot for the step running ahead on every
+ * rank: the consumer may hold at most prefetch batches (R - 1) in these
+ * modes. Reading and decoding run further ahead; the collective and the ops
+ * of step s overlap the consumer's work on step s - 1.
  *
  * Failure. A pipeline error on one rank in these modes goes through
  * bfdi_comm_abort (MPI_Abort; ncclCommAbort), so that every rank ends
@@ -101,10 +105,16 @@ int bfdi_dist_skip_ops(const bfdi_pipe *p);
 /* End of the ops stage: the broadcast. */
 bfd_status bfdi_dist_after_ops(bfdi_pipe *p, bfdi_slot *s);
 
-/* Waits until the consumer has asked for slot s (stage k's condition
+/* Waits until slot s may run its collectives (stage k's condition
  * variable); an error when the pipeline stops first. exchange.c and
  * broadcast.c use it. */
 bfd_status bfdi_dist_wait(bfdi_pipe *p, const bfdi_slot *s, int k);
+/* Under p->mu: the step the consumer asks for next (cons_seq) may run its
+ * collectives. */
+void bfdi_dist_allow(bfdi_pipe *p);
+/* Under p->mu, before the threads stop: waits until every slot below
+ * p->allowed is ready; a failure among them takes the job down. */
+void bfdi_dist_drain(bfdi_pipe *p);
 
 /* exchange.c */
 bfd_status bfdi_exchange_setup(bfdi_pipe *p);

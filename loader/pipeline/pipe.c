@@ -352,6 +352,7 @@ static void stop(bfdi_pipe *p) {
     pthread_mutex_unlock(&p->mu);
     return;
   }
+  if (p->dist) bfdi_dist_drain(p);
   p->stop = 1;
   wake_all(p);
   pthread_mutex_unlock(&p->mu);
@@ -369,7 +370,7 @@ static void stop(bfdi_pipe *p) {
   p->running = 0;
   p->stop = 0;
   p->err = BFD_OK;
-  p->allowed = p->cons_seq; /* a discarded slot's collectives wait for the consumer again */
+  p->allowed = p->cons_seq; /* discarded slots: their collectives wait for the consumer again */
   for (int i = 0; i < p->R; i++)
     if (p->slots[i].refs == 0) p->slots[i].in_flight = 0;
   pthread_mutex_unlock(&p->mu);
@@ -382,11 +383,7 @@ bfd_status bfdi_pipe_next(bfdi_pipe *p, bfd_batch **out) {
   pthread_mutex_lock(&p->mu);
   bfd_status st = p->running ? BFD_OK : start(p);
   bfdi_slot *s = NULL;
-  if (p->dist && p->allowed <= p->cons_seq) {
-    p->allowed = p->cons_seq + 1;
-    wake(p, S_UPLOAD);
-    wake(p, S_OPS);
-  }
+  if (p->dist) bfdi_dist_allow(p);
   while (st == BFD_OK) {
     if (p->err && p->cons_seq >= p->err_seq) {
       st = bfdi_dist_fail(p, bfdi_fail(p->err, "%s", p->err_msg));
@@ -399,6 +396,13 @@ bfd_status bfdi_pipe_next(bfdi_pipe *p, bfd_batch **out) {
       st = bfdi_fail(BFD_ERR_INVALID_ARG, "the consumer holds all %d batches of the ring (prefetch %u + 1) and asks "
                      "for another: release a batch (and delete its tensors) first, or raise prefetch", p->R,
                      p->job.prefetch);
+      break;
+    }
+    if (p->dist && p->held == p->R - 1) {
+      st = bfdi_fail(BFD_ERR_INVALID_ARG, "the consumer holds %d batches and asks for another; in dist.mode %s it "
+                     "may hold %d (prefetch), so that the step that runs ahead has a slot on every rank: release a "
+                     "batch (and delete its tensors) first, or raise prefetch", p->held,
+                     p->job.dist_mode == BFDI_DIST_EXCHANGE ? "exchange" : "broadcast", p->R - 1);
       break;
     }
     pthread_cond_wait(&p->cv[S_READY], &p->mu);
@@ -414,6 +418,7 @@ bfd_status bfdi_pipe_next(bfdi_pipe *p, bfd_batch **out) {
       p->consumed = s->next_c;
       p->consumed_step = s->next_step;
       *out = s;
+      if (p->dist) bfdi_dist_allow(p);
     }
   }
   pthread_mutex_unlock(&p->mu);
