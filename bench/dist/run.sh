@@ -76,6 +76,9 @@ cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
   done
   echo
   echo "In exchange mode each step also plans every rank's batch, frames the owned records, runs the"
-  echo "all-to-all in lock-step with the consumer (it starts when the consumer asks for the step) and copies"
-  echo "the records into their rows; shard mode reads the same bytes without talking."
+  echo "all-to-all in lock-step with the consumer (at most one step ahead of it) and copies"
+  echo "the records into their rows; shard mode reads the same bytes without talking. The consumer here does"
+  echo "no work, so nothing hides the all-to-all and the ops of each step: the ratio is the worst case; a"
+  echo "training step longer than both hides them. One shared 2-core machine, more threads than cores: the"
+  echo "MB/s move a lot between runs."
 } | tee "$RESULTS"
