@@ -9,7 +9,7 @@
  *                  masks, crops and flips); an exchange epoch and a broadcast
  *                  epoch hold every sample exactly once plus the stated
  *                  padding; broadcast group members get identical batches,
- *                  groups get disjoint samples; a group size that does not
+ *                  positions and states, groups get disjoint samples; a group size that does not
  *                  divide the world is an error naming dist.group_size.
  *   save DIR       (4 ranks) exchange mode, 2 steps, then the state and the
  *                  samples consumed so far go to DIR.
@@ -313,9 +313,27 @@ static void test_modes(const char *dir) {
       }
   }
   exactly_once(&a, 2, seq_samples());
-  passed("broadcast, groups of 2: members identical, groups disjoint, every sample once plus padding");
   free_epoch(&a);
   free(hashes);
+  /* mid-epoch, every rank is at the same position with the same state */
+  bfd_loader *bl;
+  DT_OK(bfd_loader_open_string(y_bc, NULL, NULL, &bl));
+  take(bl, &a, 2);
+  free_epoch(&a);
+  uint8_t st[64] = {0}, all_st[64 * 64];
+  size_t len;
+  DT_OK(bfd_loader_state_save(bl, st, sizeof st, &len));
+  uint64_t pos[2] = {0, 0}, all_pos[2 * 64];
+  uint32_t ep;
+  DT_OK(bfd_loader_position(bl, &ep, &pos[1]));
+  pos[0] = ep;
+  DT_OK(bfd_loader_close(bl));
+  DT_OK(bfdi_comm_allgather(dt_comm, st, sizeof st, all_st));
+  DT_OK(bfdi_comm_allgather(dt_comm, pos, sizeof pos, all_pos));
+  for (uint32_t r = 0; r < W; r++)
+    DT_CHECK(!memcmp(all_st + r * sizeof st, st, sizeof st) && all_pos[2 * r] == 0 && all_pos[2 * r + 1] == 2);
+  passed("broadcast, groups of 2: members identical, groups disjoint, every sample once plus padding, "
+         "positions and states equal");
 
   char *y_bad = seq_yaml(seq, "mode: broadcast, group_size: 3");
   bfd_loader *l = NULL;
