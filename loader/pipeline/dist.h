@@ -68,8 +68,6 @@ typedef struct bfdi_pdist {
   size_t dev_cap, host_cap;
   /* exchange */
   uint32_t **owner;     /* [dataset][shard] */
-  char **staged;        /* paths of the staged copies this rank reads */
-  size_t n_staged;
   uint32_t parts;       /* list entries per sample: 2 for images with labels */
   bfdi_xslot *xs;       /* per slot */
 } bfdi_pdist;

@@ -13,14 +13,16 @@
 
 #include "biofeed/dataset.h"
 #include "dist/owners.h"
+#include "io/extents.h"
 #include "pipeline/dist.h"
 
 /* ---- open ---- */
 
 /* Points the reads of this rank's shards of dataset di at their staged
- * copies (DEST/<manifest path>, what `biofeed stage` writes). A copy that is
- * missing or of the wrong size is an error: reading the shared copy instead
- * would hide that staging did not happen. */
+ * copies (DEST/<manifest path>, what `biofeed stage` writes), through the
+ * copies' own extent tables. A copy that is missing, of the wrong size or
+ * with other records is an error: reading the shared copy instead would
+ * hide that staging did not happen. */
 static bfd_status redirect(bfdi_pipe *p, size_t di, const bfd_dataset *m, size_t n) {
   bfdi_pdist *d = p->dist;
   const bfdi_job *j = &p->job;
@@ -28,11 +30,10 @@ static bfd_status redirect(bfdi_pipe *p, size_t di, const bfd_dataset *m, size_t
     if (d->owner[di][k] != d->rank) continue;
     bfd_dataset_shard info;
     BFD_TRY(bfd_dataset_shard_get(m, k, &info));
-    size_t len = strlen(j->stage_dir) + strlen(info.relpath) + 2;
-    char *path = malloc(len);
-    if (!path) return bfdi_fail(BFD_ERR_NOMEM, "out of memory");
-    snprintf(path, len, "%s/%s", j->stage_dir, info.relpath);
-    d->staged[d->n_staged++] = path;
+    char path[8192];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", j->stage_dir, info.relpath) >= sizeof path)
+      return bfdi_fail(BFD_ERR_INVALID_ARG, "%s:%lu: dist.stage_dir: the path of %s in it is too long", j->file,
+                       j->line_stage, info.relpath);
     struct stat sb;
     if (stat(path, &sb) != 0) {
       int err = errno;
@@ -48,8 +49,21 @@ static bfd_status redirect(bfdi_pipe *p, size_t di, const bfd_dataset *m, size_t
                        "an interrupted or foreign copy; run `biofeed stage %s %s` again (it replaces it)",
                        j->file, j->line_stage, path, (unsigned long long)sb.st_size, j->datasets[di].path,
                        (unsigned long long)info.size, j->datasets[di].path, j->stage_dir);
+    /* the staged copy's own extent table: reads and messages name the file that is read */
     bfdi_src_shard *sh = &p->src->ds[di].shards[k];
-    p->src->files[sh->file_base] = path;
+    bfdi_extents *x;
+    BFD_TRY(bfdi_extents_open_shard(path, &x));
+    int same = x->n_records == sh->x->n_records && x->n_files == sh->x->n_files;
+    for (uint64_t r = 0; same && sh->x->rec && r < x->n_records; r++) same = x->rec[r].length == sh->x->rec[r].length;
+    if (!same) {
+      bfdi_extents_free(x);
+      return bfdi_fail(BFD_ERR_CORRUPT, "%s:%lu: dist.stage_dir: the staged copy %s does not hold the records of %s/%s: "
+                       "run `biofeed stage %s %s` again (it replaces it)", j->file, j->line_stage, path,
+                       j->datasets[di].path, info.relpath, j->datasets[di].path, j->stage_dir);
+    }
+    bfdi_extents_free(sh->x);
+    sh->x = x;
+    for (uint32_t f = 0; f < x->n_files; f++) p->src->files[sh->file_base + f] = x->files[f];
   }
   return BFD_OK;
 }
@@ -92,10 +106,7 @@ bfd_status bfdi_exchange_setup(bfdi_pipe *p) {
   p->read_rows = p->max_batch * d->size;
   d->parts = p->src->kind == BFD_KIND_IMAGE && p->src->groups[0].has_labels ? 2 : 1;
   d->owner = calloc(nd, sizeof *d->owner);
-  size_t shards = 0;
-  for (size_t i = 0; i < nd; i++) shards += p->src->ds[i].n_shards;
-  d->staged = calloc(shards ? shards : 1, sizeof *d->staged);
-  if (!d->owner || !d->staged) return bfdi_fail(BFD_ERR_NOMEM, "out of memory");
+  if (!d->owner) return bfdi_fail(BFD_ERR_NOMEM, "out of memory");
   for (size_t i = 0; i < nd; i++) BFD_TRY(owners_of(p, i));
   return BFD_OK;
 }
@@ -147,9 +158,6 @@ void bfdi_exchange_close(bfdi_pipe *p) {
   for (size_t i = 0; d->owner && i < p->job.n_datasets; i++) free(d->owner[i]);
   free(d->owner);
   d->owner = NULL;
-  for (size_t i = 0; i < d->n_staged; i++) free(d->staged[i]);
-  free(d->staged);
-  d->staged = NULL;
 }
 
 /* ---- plan ---- */

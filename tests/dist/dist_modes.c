@@ -18,6 +18,9 @@
  *   fail-missing DIR  (4 ranks) exchange from staged copies (bfdi_stage),
  *                  rank 1's copy of one of its shards removed: rank 1 fails
  *                  naming it and `biofeed stage`, and the job ends.
+ *   fail-corrupt DIR  (4 ranks) the same, rank 1's copy of one of its shards
+ *                  damaged in a record's bytes: rank 1 fails on its CRC
+ *                  mid-epoch, and the job ends.
  *   fail-kill DIR  (4 ranks) rank 1 is killed after 2 exchange steps.
  * The fail-* modes write DIR/pid.RANK at start and DIR/rc.RANK (0) only if
  * the rank completes, as dist_fail does. Usage: dist_modes MODE DIR */
@@ -33,6 +36,7 @@
 #include "biofeed/loader.h"
 #include "biofeed/pack.h"
 #include "dist/stage.h"
+#include "io/extents.h"
 #include "dist_test.h"
 
 #define RECORDS 37
@@ -362,6 +366,8 @@ static void test_save(const char *dir, const char *data) {
   uint8_t state[256];
   size_t len;
   DT_OK(bfd_loader_state_save(l, state, sizeof state, &len));
+  /* ranks close at different times: each finishes the step that ran ahead first */
+  usleep(150000u * R);
   DT_OK(bfd_loader_close(l));
   uint32_t counts[1024] = {0};
   uint64_t pads = 0;
@@ -429,30 +435,53 @@ static void write_file(const char *dir, const char *what, long value) {
   DT_CHECK(fclose(f) == 0);
 }
 
-/* Rank 1 loses one staged shard; the others have all of theirs. */
-static void test_fail_missing(const char *dir, const char *rankdir, const char *data) {
-  char stage[4200], *dist = NULL;
+/* The path of one of this rank's staged shards. */
+static void first_staged(const char *stage, char *path, size_t cap) {
+  DIR *d = opendir(stage);
+  DT_CHECK(d);
+  struct dirent *ent;
+  path[0] = 0;
+  while (!path[0] && (ent = readdir(d)))
+    if (!strncmp(ent->d_name, "seq-", 4)) snprintf(path, cap, "%s/%s", stage, ent->d_name);
+  closedir(d);
+  DT_CHECK(path[0]);
+}
+
+/* Flips a byte in the middle of record 0's bytes of the shard at path. */
+static void damage(const char *path) {
+  bfdi_extents *x;
+  DT_OK(bfdi_extents_open_shard(path, &x));
+  DT_CHECK(x->n_records > 0 && x->rec[0].length > 0);
+  long at = (long)(x->rec[0].offset + x->rec[0].length / 2);
+  bfdi_extents_free(x);
+  FILE *f = fopen(path, "r+b");
+  DT_CHECK(f && fseek(f, at, SEEK_SET) == 0);
+  int c = fgetc(f);
+  DT_CHECK(c != EOF && fseek(f, at, SEEK_SET) == 0 && fputc(c ^ 0x20, f) != EOF && fclose(f) == 0);
+}
+
+/* Rank 1 loses one staged shard (missing) or has it damaged (corrupt); the
+ * others have all of theirs. Whole records, so that every CRC is checked. */
+static void test_fail_staged(const char *dir, const char *rankdir, const char *data, int corrupt) {
+  char stage[4200], path[4500], *dist = NULL;
   snprintf(stage, sizeof stage, "%s/stage", rankdir);
   bfdi_stage_stats st;
   DT_OK(bfdi_stage(data, stage, NULL, R, W, &st));
   DT_CHECK(st.owned > 0 && st.copied == st.owned);
   if (R == 1) {
-    DIR *d = opendir(stage);
-    DT_CHECK(d);
-    struct dirent *ent;
-    int removed = 0;
-    while (!removed && (ent = readdir(d)))
-      if (!strncmp(ent->d_name, "seq-", 4)) {
-        char path[4500];
-        snprintf(path, sizeof path, "%s/%s", stage, ent->d_name);
-        removed = unlink(path) == 0;
-      }
-    closedir(d);
-    DT_CHECK(removed);
+    first_staged(stage, path, sizeof path);
+    if (corrupt)
+      damage(path);
+    else
+      DT_CHECK(unlink(path) == 0);
   }
   DT_OK(bfdi_comm_barrier(dt_comm));
+  char *y = NULL;
   DT_CHECK(asprintf(&dist, "mode: exchange, timeout: 20, stage_dir: %s", stage) > 0);
-  char *y = seq_yaml(data, dist);
+  DT_CHECK(asprintf(&y,
+                    "seed: 2\ndatasets: [%s]\nbatch_size: %d\nsequence: {tokenizer: dna, max_len: 160}\n"
+                    "device: cpu\nprefetch: 2\nio: {workers: 1}\ndist: {%s}\n",
+                    data, BATCH, dist) > 0);
   epoch e;
   run_epoch(y, &e);
   free_epoch(&e);
@@ -500,8 +529,8 @@ int main(int argc, char **argv) {
       test_save(dir, data);
     else if (!strcmp(mode, "resume"))
       test_resume(dir, data);
-    else if (!strcmp(mode, "fail-missing"))
-      test_fail_missing(dir, rankdir, data);
+    else if (!strcmp(mode, "fail-missing") || !strcmp(mode, "fail-corrupt"))
+      test_fail_staged(dir, rankdir, data, !strcmp(mode, "fail-corrupt"));
     else if (!strcmp(mode, "fail-kill"))
       test_fail_kill(dir, data);
     else

@@ -13,7 +13,7 @@
 #                 resume from 4 ranks (mpirun -np 4) to 2 (mpirun -np 2)
 #   failure       mpirun -np 4 where rank 1 aborts, exits, is killed or hangs,
 #                 and through the loader in exchange mode, where rank 1's
-#                 staged shard is missing or rank 1 is killed: every rank
+#                 staged shard is missing or damaged or rank 1 is killed: every rank
 #                 must exit non-zero, within a bounded time, with the
 #                 documented exit code where there is one
 #   rendezvous    4 processes with torchrun-style variables on 127.0.0.1
@@ -180,6 +180,8 @@ fail_case exit any
 fail_case crash any
 # through the loader: 102 = 100 + BFD_ERR_IO, from the rank whose staged copy is missing
 fail_case fail-missing 102 dist_modes 'rank 1 of 4 failed.*dist.stage_dir: rank 1 owns shard seq-[0-9]+\.h5.*biofeed stage'
+# 106 = 100 + BFD_ERR_CORRUPT, from the rank that reads its damaged copy
+fail_case fail-corrupt 106 dist_modes 'rank 1 of 4 failed \(BFD_ERR_CORRUPT\).*/stage/seq-[0-9]+\.h5: record 0 .*CRC32C mismatch'
 fail_case fail-kill any dist_modes
 
 # --- TCP rendezvous, torchrun style --------------------------------------------
