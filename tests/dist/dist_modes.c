@@ -6,7 +6,8 @@
  *
  *   modes DIR      (4 ranks) shard and exchange give byte-identical batches
  *                  on every rank (sequence windows with MLM; 2D images with
- *                  masks, crops and flips); an exchange epoch and a broadcast
+ *                  masks, crops and flips; with an owner map that leaves two
+ *                  ranks nothing to read); an exchange epoch and a broadcast
  *                  epoch hold every sample exactly once plus the stated
  *                  padding; broadcast group members get identical batches,
  *                  positions and states, groups get disjoint samples; a group size that does not
@@ -291,8 +292,25 @@ static void test_modes(const char *dir) {
   passed("exchange = shard, byte for byte: sequence windows, reverse complement, MLM");
   exactly_once(&b, 1, seq_samples());
   passed("exchange: every sample exactly once, padding as stated");
+  free_epoch(&b);
+
+  /* an owner map that gives ranks 2 and 3 nothing to read */
+  char map[4200], *dmap = NULL;
+  snprintf(map, sizeof map, "%s/owners.txt", dir);
+  FILE *f = fopen(map, "w");
+  DT_CHECK(f);
+  fprintf(f, "# shard rank\n");
+  for (int k = 0; k < (RECORDS + 3) / 4; k++) fprintf(f, "seq-%05d.h5 %d\n", k, k % 2);
+  DT_CHECK(fclose(f) == 0);
+  DT_CHECK(asprintf(&dmap, "mode: exchange, timeout: 60, owners: %s", map) > 0);
+  char *y_map = seq_yaml(seq, dmap);
+  run_epoch(y_map, &b);
+  same_bytes(&a, &b);
+  passed("exchange with an owner map (two ranks own nothing) = shard, byte for byte");
   free_epoch(&a);
   free_epoch(&b);
+  free(y_map);
+  free(dmap);
 
   char *i_shard = img_yaml(img, "mode: shard"), *i_ex = img_yaml(img, "mode: exchange, timeout: 60");
   run_epoch(i_shard, &a);

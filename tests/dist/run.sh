@@ -119,7 +119,7 @@ modes_case() {
     bad "loader, $name" "exit $rc"
   fi
 }
-modes_case modes "$NP" 5
+modes_case modes "$NP" 6
 modes_case save "$NP" 1
 modes_case resume 2 1
 
