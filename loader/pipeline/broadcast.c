@@ -4,7 +4,6 @@
  * a header (rows, row width) and then the slot's output block from its start
  * to the end of the last output's bytes: every output in one buffer, in
  * host or device memory as the batch lives. */
-#include <string.h>
 
 #include "gpu.h"
 #include "pipeline/dist.h"

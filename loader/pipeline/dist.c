@@ -5,7 +5,6 @@
 #include "pipeline/dist.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 #include "gpu.h"
 
