@@ -7,7 +7,7 @@
 #
 # Built with clang and LLVM's libomp, not gcc: libgomp is not instrumented,
 # so TSan cannot see its barriers and would report every OpenMP team's
-# writes as races. libomp is, through the Archer tool (libarcher.so, from
+# writes as races. libomp tells TSan about them through its Archer tool (libarcher.so, from
 # libomp-dev), which OMP_TOOL_LIBRARIES loads at run time. Like the ASan
 # build it has the CUDA backend on the emulator (kernels/emu), whose
 # coroutines (swapcontext) all run on the launching thread: TSan sees a
