@@ -160,10 +160,16 @@ install: $(LIB_A) $(LIB_SO) $(BIN)
 	    -e 's|@PRIVATE_LIBS@|$(LDLIBS)|' scripts/biofeed.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/biofeed.pc
 
 clean:
-	rm -rf $(BUILD)/obj $(BUILD)/san $(BUILD)/lib $(BUILD)/bin $(BUILD)/tests $(BUILD)/config.mk $(BUILD)/libfuzzer
+	rm -rf $(BUILD)/obj $(BUILD)/san $(BUILD)/lib $(BUILD)/bin $(BUILD)/tests $(BUILD)/config.mk $(BUILD)/libfuzzer $(BUILD)/tsan
 
 -include $(OBJ:.o=.d) $(SAN_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(CLI_SAN_OBJ:.o=.d) $(TEST_SUPPORT_OBJ:.o=.d) \
   $(TEST_SRC:tests/unit/%.c=$(BUILD)/san/tests/unit/%.d)
 
 # libFuzzer harnesses: make fuzz, make fuzz-regress (tests/fuzz/fuzz.mk).
 -include tests/fuzz/fuzz.mk
+
+# make test-asan: the C tests under ASan + UBSan, as make test runs them.
+# make test-tsan: the threaded tests under ThreadSanitizer (tests/tsan.mk).
+.PHONY: test-asan
+test-asan: test
+-include tests/tsan.mk

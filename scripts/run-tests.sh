@@ -46,9 +46,12 @@ if [[ $rc -ne 0 ]]; then
 fi
 rm -f "$log"
 
+# Through the venv's python, not its pytest script: the script's #! line
+# names the path the venv was created at, which is another checkout's when
+# build/ was copied, and that venv's biofeed module is another build's.
 if [[ -x "$BUILD/venv/bin/pytest" ]]; then
   log=$(mktemp)
-  "$BUILD/venv/bin/pytest" -q -rs tests/python 2>&1 | tee "$log"
+  "$BUILD/venv/bin/python3" -m pytest -q -rs tests/python 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
   line=$(grep -E '^(=+ )?[0-9]+ (passed|failed|skipped|error)' "$log" | tail -1)
   for kind in passed failed skipped error errors; do

@@ -72,6 +72,24 @@ typedef struct bfd_stage_stats {
 /* Fills up to cap entries, one per stage; *n gets the number of stages. */
 BFD_API bfd_status bfd_loader_stats(const bfd_loader *l, bfd_stage_stats *stats, size_t cap, size_t *n);
 
+/* Corrupt records met under `on_corrupt: skip` (a CRC32C mismatch, or a
+ * chunk that does not decode), counted in the batches next() has returned.
+ * A corrupt sample's row gets the next sample of its dataset, in manifest
+ * order, that reads back whole (images: of the same shape); that row's
+ * "sample" output is the replacement's index. The choice depends on the data
+ * alone, so every rank, thread count and resumed run makes the same one.
+ * Each skip is also logged (BFD_LOG_WARN) naming shard, record and offset. */
+typedef struct bfd_fault_stats {
+  uint64_t records_skipped; /* corrupt records left out, candidates for a replacement included */
+  uint64_t rows_replaced;   /* rows that carry a replacement instead of their own sample */
+  const char *last_shard;   /* the last corrupt record's shard file (NULL: none yet); valid until close */
+  uint64_t last_record;     /* its record index in that shard */
+  uint64_t last_offset;     /* the byte offset of its data in that file */
+} bfd_fault_stats;
+
+/* Fills *f; any thread may call it while another drives the loader. */
+BFD_API bfd_status bfd_loader_faults(const bfd_loader *l, bfd_fault_stats *f);
+
 typedef struct bfd_batch_info {
   uint32_t epoch;
   uint64_t step;

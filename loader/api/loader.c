@@ -113,3 +113,9 @@ bfd_status bfd_loader_stats(const bfd_loader *l, bfd_stage_stats *stats, size_t 
   if (n) *n = k;
   return BFD_OK;
 }
+
+bfd_status bfd_loader_faults(const bfd_loader *l, bfd_fault_stats *f) {
+  if (!l || !f) return bfdi_fail(BFD_ERR_INVALID_ARG, "bfd_loader_faults: NULL argument");
+  bfdi_pipe_faults(l->p, f);
+  return BFD_OK;
+}

@@ -1,7 +1,8 @@
 /* `biofeed run`: streams a job config's batches through the loader, as a
  * training job would, with a live progress line (stderr, when a terminal)
  * and a summary: time to first batch, throughput, and per-stage busy and
- * stall times naming the bottleneck. Optionally writes the first batches as
+ * stall times naming the bottleneck, and the corrupt records skipped (with
+ * on_corrupt: skip). Optionally writes the first batches as
  * .npy files (--dump) and a preview of the first batch's images (--preview). */
 #include <errno.h>
 #include <getopt.h>
@@ -317,6 +318,12 @@ static void summary(const char *config, const bfd_loader *l, const totals *t, ui
   const char *who = bottleneck(st, n, &share);
   printf("bottleneck: %s (%.0f%% of its time %s)\n", who, share * 100,
          strcmp(who, "consumer") ? "busy" : "waiting for the consumer");
+  bfd_fault_stats fs;
+  if (bfd_loader_faults(l, &fs) == BFD_OK && fs.records_skipped)
+    printf("on_corrupt: skip: %llu corrupt record(s) skipped, %llu row(s) replaced; the last: %s record %llu at "
+           "byte offset %llu (check it with `biofeed verify`)\n", (unsigned long long)fs.records_skipped,
+           (unsigned long long)fs.rows_replaced, fs.last_shard, (unsigned long long)fs.last_record,
+           (unsigned long long)fs.last_offset);
 }
 
 int bfd_cli_run(int argc, char **argv) {

@@ -288,6 +288,7 @@ static bfd_status parse_dist(const bfdi_yctx *c, const char *dir, yaml_node_t *n
 
 static bfd_status parse_root(const bfdi_yctx *c, const char *dir, yaml_node_t *root, bfdi_job *job) {
   static const char *const devices[] = {"auto", "cpu", "cuda"};
+  static const char *const corrupt[] = {"error", "skip"};
   bfdi_ykv *e;
   size_t m;
   BFD_TRY(bfdi_ymap(c, root, "the job config", &e, &m));
@@ -326,10 +327,14 @@ static bfd_status parse_root(const bfdi_yctx *c, const char *dir, yaml_node_t *r
       st = parse_io(c, v, job);
     } else if (!strcmp(k, "dist")) {
       st = parse_dist(c, dir, v, job);
+    } else if (!strcmp(k, "on_corrupt")) {
+      st = bfdi_ychoice(c, v, "on_corrupt", corrupt, 2, &x);
+      job->on_corrupt = (bfdi_on_corrupt)x;
+      job->line_on_corrupt = bfdi_yline(v);
     } else {
       st = bfdi_yunknown(c, &e[i], "the job config",
                          "seed, datasets, batch_size, sampling, sequence, image, device, prefetch, memory_limit, io, "
-                         "dist");
+                         "dist, on_corrupt");
     }
   }
   free(e);
@@ -344,6 +349,11 @@ static bfd_status parse_root(const bfdi_yctx *c, const char *dir, yaml_node_t *r
       st = bfdi_fail(BFD_ERR_FORMAT, "%s:%lu: sampling.batching: tokens needs sequence.padding: longest (with "
                      "padding: max_len every row is max_len long; use batching: fixed)", c->file, job->line_batching);
   }
+  if (st == BFD_OK && job->on_corrupt == BFDI_CORRUPT_SKIP && job->has_sequence &&
+      job->seq.params.sample_mode != BFD_SEQ_RECORD)
+    st = bfdi_fail(BFD_ERR_FORMAT, "%s:%lu: on_corrupt: skip replaces whole records, but sequence.window cuts windows "
+                   "(a window is checked only when it covers its whole record); use on_corrupt: error with windows",
+                   c->file, job->line_on_corrupt);
   return st;
 }
 

@@ -15,6 +15,9 @@
 typedef enum bfdi_order_kind { BFDI_ORDER_GLOBAL = 0, BFDI_ORDER_SHARDS, BFDI_ORDER_NONE } bfdi_order_kind;
 typedef enum bfdi_device { BFDI_DEVICE_AUTO = 0, BFDI_DEVICE_CPU, BFDI_DEVICE_CUDA } bfdi_device;
 typedef enum bfdi_layout { BFDI_CHANNELS_FIRST = 0, BFDI_CHANNELS_LAST } bfdi_layout;
+/* What a corrupt record (CRC mismatch, undecodable chunk) does: stop the
+ * run with an error, or be replaced by the next good sample (on_corrupt). */
+typedef enum bfdi_on_corrupt { BFDI_CORRUPT_ERROR = 0, BFDI_CORRUPT_SKIP } bfdi_on_corrupt;
 /* Distribution modes (docs/DISTRIBUTED.md). */
 typedef enum bfdi_dist_mode { BFDI_DIST_SHARD = 0, BFDI_DIST_BROADCAST, BFDI_DIST_EXCHANGE } bfdi_dist_mode;
 /* The comm backend; the values after AUTO are those of bfdi_comm_kind + 1. */
@@ -69,8 +72,10 @@ typedef struct bfdi_job {
   double timeout_s;            /* per collective call */
   char *owners;                /* exchange: owner map file (resolved), NULL: balanced */
   char *stage_dir;             /* exchange: node-local copy of the datasets (resolved), NULL: none */
+  bfdi_on_corrupt on_corrupt;
   /* lines of keys that later checks refer to (0: absent) */
-  unsigned long line_batching, line_sequence, line_image, line_device, line_group, line_owners, line_stage;
+  unsigned long line_batching, line_sequence, line_image, line_device, line_group, line_owners, line_stage,
+      line_on_corrupt;
 } bfdi_job;
 
 /* Parses a config file. */

@@ -201,7 +201,9 @@ static bfd_status check_fits(const char *path, const char *name, uint64_t n, uin
 
 static bfd_status open_locked(const char *path, bfd_shard *s) {
   s->f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (s->f < 0) return bfdi_h5_fail("%s: cannot open as HDF5 (missing, truncated or not a shard?)", path);
+  if (s->f < 0)
+    return bfdi_h5_fail("%s: cannot open as HDF5 (missing, truncated or not a shard? `biofeed verify` checks the "
+                        "dataset; copy the file again or re-pack)", path);
   hid_t fcpl = H5Fget_create_plist(s->f);
   hsize_t ub = 0;
   H5Pget_userblock(fcpl, &ub);

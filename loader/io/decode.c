@@ -269,7 +269,11 @@ static bfd_status decode_contiguous(const bfdi_readplan *p, const uint8_t *stage
 }
 
 bfd_status bfdi_decode_plan(bfdi_decoder *d, const bfdi_readplan *p, const uint8_t *stage, void *out) {
-  if (p->a) BFD_TRY(p->a->chunked ? decode_chunked(d, p, stage, out) : decode_contiguous(p, stage, out));
+  if (p->a) {
+    bfd_status st = p->a->chunked ? decode_chunked(d, p, stage, out) : decode_contiguous(p, stage, out);
+    /* a chunk's message names the chunk; the record is what the reader asked for */
+    if (st != BFD_OK) return bfdi_wrap(st, "record %llu", (unsigned long long)p->record);
+  }
   int known = 0;
   uint32_t want = p->whole ? bfdi_extents_crc(p->x, p->part, p->record, &known) : 0;
   if (!known) return BFD_OK;

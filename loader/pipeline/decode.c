@@ -55,16 +55,28 @@ static int worth_a_team(const bfdi_slot *s) {
 
 bfd_status bfdi_stage_decode(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s) {
   const long n = (long)s->n_rd;
+  const int skip = w->corrupt != NULL;
   long bad = -1;
+  int any_corrupt = 0;
   bfd_status bad_st = BFD_OK;
   char msg[1024] = "";
+  memset(&s->faults, 0, sizeof s->faults);
+  if (skip) memset(w->corrupt, 0, (size_t)n);
 #pragma omp parallel for num_threads(w->n_dec) schedule(dynamic, 4) if (w->n_dec > 1 && worth_a_team(s))
   for (long j = 0; j < n; j++) {
     const bfdi_readplan *pl = &s->plans[j];
     if (pl->direct && !pl->whole) continue; /* a window read in place: nothing to undo or check */
     const uint8_t *stage = s->stage_buf ? s->stage_buf + s->stage_at[j] : NULL;
     bfd_status st = bfdi_decode_plan(w->dec[omp_get_thread_num()], pl, stage, bfdi_rd_dst(s, &s->rd[j]));
-    if (st != BFD_OK) {
+    if (st == BFD_ERR_CORRUPT && skip) {
+      /* the log callback is the user's: one thread at a time */
+#pragma omp critical(bfdi_decode_error)
+      {
+        bfdi_log(BFD_LOG_WARN, "on_corrupt: skip: %s", bfd_last_error());
+        bfdi_skip_mark(w, (size_t)j);
+        any_corrupt = 1;
+      }
+    } else if (st != BFD_OK) {
 #pragma omp critical(bfdi_decode_error)
       if (bad < 0 || j < bad) {
         bad = j;
@@ -74,6 +86,7 @@ bfd_status bfdi_stage_decode(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s) {
     }
   }
   if (bad >= 0) return bfdi_fail(bad_st, "%s", msg);
+  if (any_corrupt) BFD_TRY(bfdi_skip_repair(p, w, s));
   if (p->src->kind == BFD_KIND_SEQUENCE && p->attempts > 1) {
     const long rows = (long)s->n;
     const int team = rows * p->attempts * p->job.seq.params.window >= PARALLEL_BYTES;

@@ -417,6 +417,7 @@ bfd_status bfdi_pipe_next(bfdi_pipe *p, bfd_batch **out) {
       p->cons_seq++;
       p->consumed = s->next_c;
       p->consumed_step = s->next_step;
+      bfdi_skip_take(p, s);
       *out = s;
       if (p->dist) bfdi_dist_allow(p);
     }

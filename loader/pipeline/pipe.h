@@ -52,6 +52,9 @@ bfd_status bfdi_pipe_state_load(bfdi_pipe *p, const void *buf, size_t len);
 /* Fills up to cap stage entries; returns the number of stages. */
 size_t bfdi_pipe_stats(bfdi_pipe *p, bfd_stage_stats *st, size_t cap);
 
+/* Corrupt records skipped in the batches the consumer took (on_corrupt: skip). */
+void bfdi_pipe_faults(bfdi_pipe *p, bfd_fault_stats *f);
+
 /* Runs n batches through the stages one after another on the calling thread
  * (no overlap) from the current position, adding each stage's time to
  * stage_s[0 .. 5]: what each stage costs alone, for the benchmark. Sets the

@@ -10,6 +10,7 @@
 
 #include "io/decode.h"
 #include "io/engine.h"
+#include "io/read.h"
 #include "pipeline/pipe.h"
 #include "plan/sampler.h"
 
@@ -95,6 +96,8 @@ struct bfd_batch {
   int gpu_used;      /* ev_done was recorded at least once */
   /* per-batch stage figures */
   uint64_t bytes[N_STAGES];
+  /* on_corrupt: skip, counted into the pipe's when the consumer takes the batch */
+  bfd_fault_stats faults;
 };
 typedef struct bfd_batch bfdi_slot;
 
@@ -119,6 +122,12 @@ typedef struct bfdi_worker {
   /* decode */
   bfdi_decoder **dec;
   uint32_t n_dec;
+  /* on_corrupt: skip (skip.c): which reads of the batch were corrupt, and a
+   * reader for replacements, made on the first corrupt record */
+  uint8_t *corrupt;
+  bfdi_reader *repair;
+  uint8_t *repair_buf;
+  size_t repair_cap;
 } bfdi_worker;
 
 struct bfdi_pipe {
@@ -172,6 +181,7 @@ struct bfdi_pipe {
   uint64_t err_seq;
   char err_msg[2048];
   bfdi_stage_acc acc[N_STAGES];
+  bfd_fault_stats faults;  /* of the batches the consumer took */
   /* lifetime: freed when closed and no slot is referenced */
   int closed;
   int held;
@@ -200,6 +210,14 @@ void bfdi_worker_fini(bfdi_worker *w);
 
 /* Where a read's bytes go. */
 uint8_t *bfdi_rd_dst(bfdi_slot *s, const bfdi_rd *rd);
+
+/* on_corrupt: skip (skip.c). Decode marks a read whose record is corrupt;
+ * repair then gives each row holding one the next good sample of its
+ * dataset. take adds a batch's counts to the pipe's (under p->mu). */
+void bfdi_skip_mark(bfdi_worker *w, size_t rd);
+bfd_status bfdi_skip_repair(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s);
+void bfdi_skip_take(bfdi_pipe *p, const bfdi_slot *s);
+void bfdi_skip_fini(bfdi_worker *w);
 
 /* Sizes the outputs and buffers, checks them against memory_limit and
  * allocates the slots (slots.c). */

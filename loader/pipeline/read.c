@@ -29,6 +29,10 @@ bfd_status bfdi_worker_init(bfdi_pipe *p, bfdi_worker *w) {
     w->dec = calloc(p->job.workers, sizeof *w->dec);
     if (!w->dec) return bfdi_fail(BFD_ERR_NOMEM, "out of memory");
     for (; w->n_dec < p->job.workers; w->n_dec++) BFD_TRY(bfdi_decoder_create(&w->dec[w->n_dec]));
+    if (p->job.on_corrupt == BFDI_CORRUPT_SKIP) {
+      w->corrupt = calloc(p->cap_rd ? p->cap_rd : 1, 1);
+      if (!w->corrupt) return bfdi_fail(BFD_ERR_NOMEM, "out of memory");
+    }
   }
   return BFD_OK;
 }
@@ -41,6 +45,7 @@ void bfdi_worker_fini(bfdi_worker *w) {
   free(w->ioq);
   for (uint32_t i = 0; i < w->n_dec; i++) bfdi_decoder_free(w->dec[i]);
   free(w->dec);
+  bfdi_skip_fini(w);
   w->file_slot = NULL;
   w->file_stamp = NULL;
   w->ioq = NULL;

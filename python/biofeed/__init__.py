@@ -97,6 +97,7 @@ class Loader(_CLoader):
     loader.position          (epoch, step) of the next batch
     loader.state_dict()      {"biofeed_state": bytes}; load_state_dict() resumes exactly
     loader.stats()           per-stage busy/stall times, bytes and records
+    loader.faults()          corrupt records skipped and rows replaced (on_corrupt: skip)
     loader.close()           or use the loader as a context manager
     """
 

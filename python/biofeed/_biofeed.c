@@ -267,6 +267,19 @@ static PyObject *loader_stats(LoaderObject *self, PyObject *unused) {
   return d;
 }
 
+static PyObject *loader_faults(LoaderObject *self, PyObject *unused) {
+  if (!self->l) {
+    PyErr_SetString(Error, "the Loader is closed");
+    return NULL;
+  }
+  bfd_fault_stats f;
+  bfd_status s = bfd_loader_faults(self->l, &f);
+  if (s != BFD_OK) return raise_status(s);
+  return Py_BuildValue("{sKsKszsKsK}", "records_skipped", (unsigned long long)f.records_skipped, "rows_replaced",
+                       (unsigned long long)f.rows_replaced, "last_shard", f.last_shard, "last_record",
+                       (unsigned long long)f.last_record, "last_offset", (unsigned long long)f.last_offset);
+}
+
 static PyObject *loader_iter(LoaderObject *self);
 
 static PyMethodDef loader_methods[] = {
@@ -279,6 +292,9 @@ static PyMethodDef loader_methods[] = {
     {"stats", (PyCFunction)loader_stats, METH_NOARGS,
      "{stage: {busy_s, wait_in_s, wait_out_s, bytes, records}} for plan, read, decode, upload, ops, batch. "
      "Safe from any thread."},
+    {"faults", (PyCFunction)loader_faults, METH_NOARGS,
+     "{records_skipped, rows_replaced, last_shard, last_record, last_offset}: corrupt records skipped in the "
+     "batches yielded so far (on_corrupt: skip); last_shard is None until one is. Safe from any thread."},
     {"__enter__", (PyCFunction)loader_enter, METH_NOARGS, NULL},
     {"__exit__", (PyCFunction)loader_exit, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL}};

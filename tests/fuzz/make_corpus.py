@@ -320,6 +320,7 @@ JOB = [
     b"<pad>\n<unk>\nA\nC\nG\nT\n",
     b"datasets: [img]\nimage:\n  ops:\n    - crop: {size: [8, 8]}\n    - normalize: {mode: zscore}\n"
     b"  output: {dtype: bfloat16, layout: channels_last, label_dtype: uint8}\n",
+    b"datasets: [d]\nsequence: {tokenizer: esm2, max_len: 64}\non_corrupt: skip\n",
 ]
 
 
