@@ -554,9 +554,13 @@ bfd_status bfdi_shard_stored_chunks(bfd_shard *s, int label, uint64_t i, bfdi_ch
       rest /= grid[j];
     }
     bfdi_h5_lock();
+    /* The index's own size: H5Dget_chunk_storage_size reports the nominal
+     * size for unfiltered datasets, which sealed chunks exceed. */
     hsize_t n = 0;
     uint32_t mask = 0;
-    if (H5Dget_chunk_storage_size(d, off, &n) < 0 || n > s->file_size) {
+    unsigned fmask = 0;
+    haddr_t addr = HADDR_UNDEF;
+    if (H5Dget_chunk_info_by_coord(d, off, &fmask, &addr, &n) < 0 || addr == HADDR_UNDEF || n > s->file_size) {
       st = bfdi_h5_fail("%s: %s: chunk %llu of sample %llu is missing or larger than the file", s->path, name,
                         (unsigned long long)r, (unsigned long long)i);
     } else if (n > cap) {
