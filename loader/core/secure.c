@@ -115,7 +115,7 @@ static int parse_key(const uint8_t *buf, size_t n, uint8_t *key) {
 bfd_status bfdi_key_load(const char *path, const char *origin, bfdi_key **out) {
   *out = NULL;
   BFD_TRY(bfdi_sodium_init());
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return bfdi_fail_errno(errno, "key file %s (from %s): cannot open", path, origin);
   struct stat sb;
   if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
