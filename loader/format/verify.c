@@ -95,7 +95,14 @@ static bfd_status verify_seq(bfd_shard *s, const bfd_shard_info *info, vctx *v) 
               (unsigned long long)i, (unsigned long long)(j - 1), bfd_last_error());
     } else {
       int auth = v->key && info->restricted;
-      if (auth) BFD_TRY(plain_room(v, bytes));
+      uint64_t longest = 0;
+      for (uint64_t k = i; auth && k < j; k++)
+        if (off[k + 1] - off[k] > longest) longest = off[k + 1] - off[k];
+      bfd_status st = auth ? plain_room(v, longest) : BFD_OK;
+      if (st != BFD_OK) {
+        free(buf);
+        return st;
+      }
       for (uint64_t k = i; k < j; k++) {
         const uint8_t *rec = buf + (off[k] - off[i]);
         uint32_t c = bfdi_crc32c(rec, off[k + 1] - off[k]);
