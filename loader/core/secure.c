@@ -191,26 +191,32 @@ bfd_status bfdi_key_generate(const char *path, char id[BFDI_KEY_ID_HEX]) {
   return st;
 }
 
-/* shard id || part || index (little-endian): 25 bytes. */
-static void make_ad(const uint8_t shard_id[BFDI_SHARD_ID_BYTES], int part, uint64_t index, uint8_t ad[25]) {
+#define AD_BYTES (BFDI_SHARD_ID_BYTES + 1 + 3 * 8)
+
+/* shard id || part || record || piece || pieces (little-endian): 41 bytes. */
+static void make_ad(const uint8_t shard_id[BFDI_SHARD_ID_BYTES], const bfdi_seal_at *at, uint8_t ad[AD_BYTES]) {
   memcpy(ad, shard_id, BFDI_SHARD_ID_BYTES);
-  ad[16] = (uint8_t)part;
-  for (int i = 0; i < 8; i++) ad[17 + i] = (uint8_t)(index >> (8 * i));
+  ad[16] = (uint8_t)at->part;
+  for (int i = 0; i < 8; i++) {
+    ad[17 + i] = (uint8_t)(at->record >> (8 * i));
+    ad[25 + i] = (uint8_t)(at->piece >> (8 * i));
+    ad[33 + i] = (uint8_t)(at->pieces >> (8 * i));
+  }
 }
 
-void bfdi_seal(const bfdi_key *k, const uint8_t shard_id[BFDI_SHARD_ID_BYTES], int part, uint64_t index,
+void bfdi_seal(const bfdi_key *k, const uint8_t shard_id[BFDI_SHARD_ID_BYTES], const bfdi_seal_at *at,
                const uint8_t *m, size_t n, uint8_t *out) {
-  uint8_t ad[25];
-  make_ad(shard_id, part, index, ad);
+  uint8_t ad[AD_BYTES];
+  make_ad(shard_id, at, ad);
   randombytes_buf(out, BFDI_SEAL_NONCE);
   crypto_aead_xchacha20poly1305_ietf_encrypt(out + BFDI_SEAL_NONCE, NULL, m, n, ad, sizeof ad, NULL, out, k->k);
 }
 
-int bfdi_unseal(const bfdi_key *k, const uint8_t shard_id[BFDI_SHARD_ID_BYTES], int part, uint64_t index,
+int bfdi_unseal(const bfdi_key *k, const uint8_t shard_id[BFDI_SHARD_ID_BYTES], const bfdi_seal_at *at,
                 const uint8_t *c, size_t n, uint8_t *out) {
   if (n < BFDI_SEAL_OVERHEAD) return -1;
-  uint8_t ad[25];
-  make_ad(shard_id, part, index, ad);
+  uint8_t ad[AD_BYTES];
+  make_ad(shard_id, at, ad);
   if (crypto_aead_xchacha20poly1305_ietf_decrypt(out, NULL, NULL, c + BFDI_SEAL_NONCE, n - BFDI_SEAL_NONCE, ad,
                                                  sizeof ad, c, k->k) != 0) {
     sodium_memzero(out, n - BFDI_SEAL_OVERHEAD);

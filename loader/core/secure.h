@@ -1,10 +1,12 @@
 /* Restricted data (docs/SECURITY.md): the key file, its id, sealing and
- * opening one record or chunk with XChaCha20-Poly1305 (libsodium), and
- * locked memory for decrypted bytes. A sealed record is stored as
- * nonce (24 bytes) || ciphertext || tag (16 bytes); its associated data
- * binds the shard id, the part (sequence, quality, image, label) and the
- * record or chunk index, so stored records cannot be swapped, moved to
- * another shard or replayed from another pack. */
+ * opening one piece (a segment of a sequence record, a stored image chunk)
+ * with XChaCha20-Poly1305 (libsodium), and locked memory for decrypted
+ * bytes. A sealed piece is stored as nonce (24 bytes) || ciphertext || tag
+ * (16 bytes); its associated data binds the shard id, the part (sequence,
+ * quality, image, label), the record, the piece's index in the record and
+ * the record's number of pieces, so stored pieces cannot be swapped, moved
+ * to another record or shard, dropped from the end of a record, or
+ * replayed from another pack. */
 #ifndef BFD_CORE_SECURE_H
 #define BFD_CORE_SECURE_H
 
@@ -19,6 +21,22 @@
 #define BFDI_SHARD_ID_HEX 33
 #define BFDI_SEAL_NONCE 24
 #define BFDI_SEAL_OVERHEAD 40  /* nonce + tag */
+
+/* Sequence records are sealed in segments of this many plaintext bytes
+ * (the last one shorter; an empty record is one empty segment), stored one
+ * after the other, so that a window opens only the segments it covers. */
+#define BFDI_SEAL_SEGMENT 4096u
+
+static inline uint64_t bfdi_seal_segments(uint64_t len) {
+  return len ? (len + BFDI_SEAL_SEGMENT - 1) / BFDI_SEAL_SEGMENT : 1;
+}
+/* Stored bytes of a sealed record of len bytes. */
+static inline uint64_t bfdi_sealed_size(uint64_t len) { return len + BFDI_SEAL_OVERHEAD * bfdi_seal_segments(len); }
+/* Plaintext bytes of a sealed record of stored bytes (at least BFDI_SEAL_OVERHEAD). */
+static inline uint64_t bfdi_unsealed_size(uint64_t stored) {
+  uint64_t seg = BFDI_SEAL_SEGMENT + BFDI_SEAL_OVERHEAD;
+  return stored - BFDI_SEAL_OVERHEAD * ((stored + seg - 1) / seg);
+}
 
 /* What a sealed piece is: part of its associated data. */
 enum { BFDI_SEAL_SEQ = 1, BFDI_SEAL_QUALITY = 2, BFDI_SEAL_IMAGE = 3, BFDI_SEAL_LABEL = 4 };
@@ -47,13 +65,21 @@ bfd_status bfdi_key_generate(const char *path, char id[BFDI_KEY_ID_HEX]);
  * string, as hex. It identifies a key without revealing anything of it. */
 void bfdi_key_id(const uint8_t key[BFDI_KEY_BYTES], char id[BFDI_KEY_ID_HEX]);
 
+/* Where a sealed piece belongs: its associated data with the shard id. */
+typedef struct bfdi_seal_at {
+  int part;        /* BFDI_SEAL_* */
+  uint64_t record; /* record (sequences) or sample (images) in the shard */
+  uint64_t piece;  /* segment or chunk within it */
+  uint64_t pieces; /* the record's segments or the sample's chunks */
+} bfdi_seal_at;
+
 /* n bytes of m into out (n + BFDI_SEAL_OVERHEAD bytes), with a fresh random nonce. */
-void bfdi_seal(const bfdi_key *k, const uint8_t shard_id[BFDI_SHARD_ID_BYTES], int part, uint64_t index,
+void bfdi_seal(const bfdi_key *k, const uint8_t shard_id[BFDI_SHARD_ID_BYTES], const bfdi_seal_at *at,
                const uint8_t *m, size_t n, uint8_t *out);
 /* Authenticates and decrypts n stored bytes into out (n - BFDI_SEAL_OVERHEAD
  * bytes). 0 on success, -1 when the bytes, the key or the place are wrong
  * (out is then zeroed). */
-int bfdi_unseal(const bfdi_key *k, const uint8_t shard_id[BFDI_SHARD_ID_BYTES], int part, uint64_t index,
+int bfdi_unseal(const bfdi_key *k, const uint8_t shard_id[BFDI_SHARD_ID_BYTES], const bfdi_seal_at *at,
                 const uint8_t *c, size_t n, uint8_t *out);
 
 /* n bytes of locked (mlock, not in core dumps), zeroed memory. Fails

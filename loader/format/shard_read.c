@@ -262,13 +262,16 @@ static bfd_status open_locked(const char *path, bfd_shard *s) {
     if (len > fsize)
       return bfdi_fail(BFD_ERR_FORMAT, "%s: /seq/data claims %llu bytes but the whole file has %llu; the shard is "
                        "corrupt, re-pack it", path, (unsigned long long)len, (unsigned long long)fsize);
-    /* A sealed record is at least its nonce and tag. */
-    uint64_t least = s->info.restricted ? BFDI_SEAL_OVERHEAD : 0;
-    for (uint64_t i = 0; i < n; i++)
-      if (s->offsets[i + 1] < s->offsets[i] || s->offsets[i + 1] - s->offsets[i] < least)
-        return bfdi_fail(BFD_ERR_FORMAT, "%s: /seq/offsets %s at record %llu", path,
-                         s->offsets[i + 1] < s->offsets[i] ? "decrease" : "leave no room for a sealed record",
-                         (unsigned long long)i);
+    for (uint64_t i = 0; i < n; i++) {
+      if (s->offsets[i + 1] < s->offsets[i])
+        return bfdi_fail(BFD_ERR_FORMAT, "%s: /seq/offsets decrease at record %llu", path, (unsigned long long)i);
+      /* A sealed record is whole segments, each with its nonce and tag. */
+      uint64_t stored = s->offsets[i + 1] - s->offsets[i];
+      if (s->info.restricted && (stored < BFDI_SEAL_OVERHEAD || bfdi_sealed_size(bfdi_unsealed_size(stored)) != stored))
+        return bfdi_fail(BFD_ERR_FORMAT, "%s: /seq/offsets give record %llu %llu stored bytes, not the size of a sealed "
+                         "record; the shard is damaged: copy it again or re-pack it", path, (unsigned long long)i,
+                         (unsigned long long)stored);
+    }
     s->info.total_bases = len;
     s->qual = open_opt(s->f, "/seq/quality");
     s->info.has_quality = s->qual >= 0;
@@ -392,7 +395,8 @@ static bfd_status check_index(const bfd_shard *s, uint64_t i, bfd_kind kind, con
 
 bfd_status bfd_shard_seq_length(const bfd_shard *s, uint64_t i, uint64_t *len) {
   BFD_TRY(check_index(s, i, BFD_KIND_SEQUENCE, "bfd_shard_seq_length"));
-  *len = s->offsets[i + 1] - s->offsets[i] - (s->info.restricted ? BFDI_SEAL_OVERHEAD : 0);
+  uint64_t stored = s->offsets[i + 1] - s->offsets[i];
+  *len = s->info.restricted ? bfdi_unsealed_size(stored) : stored;
   return BFD_OK;
 }
 
@@ -573,7 +577,7 @@ bfd_status bfdi_shard_stored_chunks(bfd_shard *s, int label, uint64_t i, bfdi_ch
       st = bfdi_h5_fail("%s: %s: reading chunk %llu of sample %llu", s->path, name, (unsigned long long)r,
                         (unsigned long long)i);
     bfdi_h5_unlock();
-    if (st == BFD_OK) st = fn(i * per_sample + r, buf, (size_t)n, mask, user);
+    if (st == BFD_OK) st = fn(r, per_sample, buf, (size_t)n, mask, user);
   }
   free(buf);
   return st;

@@ -15,8 +15,9 @@ const char *bfdi_shard_path(const bfd_shard *s);
 const uint8_t *bfdi_shard_id(const bfd_shard *s);
 
 /* Called for each stored chunk of one sample, in chunk (C) order: its
- * index k in the dataset's chunk grid, its stored bytes and filter mask. */
-typedef bfd_status (*bfdi_chunk_fn)(uint64_t k, const uint8_t *bytes, size_t n, uint32_t mask, void *user);
+ * index r within the sample's `chunks`, its stored bytes and filter mask. */
+typedef bfd_status (*bfdi_chunk_fn)(uint64_t r, uint64_t chunks, const uint8_t *bytes, size_t n, uint32_t mask,
+                                    void *user);
 /* Reads sample i's stored chunks (of /label/data with label) as they are
  * on disk, filters not undone: what verify checks in a restricted shard. */
 bfd_status bfdi_shard_stored_chunks(bfd_shard *s, int label, uint64_t i, bfdi_chunk_fn fn, void *user);

@@ -143,8 +143,8 @@ static bfd_status finish(hid_t f, const char *path, bfd_status st, bfdi_written 
 }
 
 /* The stored form of a restricted sequence shard: every record (and its
- * quality) sealed, offsets and CRCs of the sealed bytes, no names (header
- * lines often carry sample identifiers). */
+ * quality) sealed segment by segment, offsets and CRCs of the sealed bytes,
+ * no names (header lines often carry sample identifiers). */
 typedef struct sealed_seq {
   bfdi_seq_shard s;
   uint8_t *data, *qual;
@@ -162,7 +162,8 @@ static void sealed_seq_free(sealed_seq *z) {
 static bfd_status seal_seq(const char *path, const bfdi_seq_shard *s, const uint8_t *sid, sealed_seq *z) {
   memset(z, 0, sizeof *z);
   z->s = *s;
-  uint64_t n = s->n, stored = s->offsets[n] + n * BFDI_SEAL_OVERHEAD;
+  uint64_t n = s->n, stored = 0;
+  for (uint64_t i = 0; i < n; i++) stored += bfdi_sealed_size(s->offsets[i + 1] - s->offsets[i]);
   z->data = malloc(stored ? stored : 1);
   z->qual = s->qual ? malloc(stored ? stored : 1) : NULL;
   z->offsets = malloc((n + 1) * sizeof *z->offsets);
@@ -174,10 +175,16 @@ static bfd_status seal_seq(const char *path, const bfdi_seq_shard *s, const uint
   z->offsets[0] = 0;
   for (uint64_t i = 0; i < n; i++) {
     uint64_t len = s->offsets[i + 1] - s->offsets[i], at = z->offsets[i];
-    z->offsets[i + 1] = at + len + BFDI_SEAL_OVERHEAD;
-    bfdi_seal(s->key, sid, BFDI_SEAL_SEQ, i, s->data + s->offsets[i], len, z->data + at);
-    z->crc[i] = bfdi_crc32c(z->data + at, len + BFDI_SEAL_OVERHEAD);
-    if (s->qual) bfdi_seal(s->key, sid, BFDI_SEAL_QUALITY, i, s->qual + s->offsets[i], len, z->qual + at);
+    z->offsets[i + 1] = at + bfdi_sealed_size(len);
+    const uint64_t segs = bfdi_seal_segments(len);
+    for (uint64_t g = 0; g < segs; g++) {
+      uint64_t from = g * BFDI_SEAL_SEGMENT, m = len - from < BFDI_SEAL_SEGMENT ? len - from : BFDI_SEAL_SEGMENT;
+      uint64_t to = at + g * (BFDI_SEAL_SEGMENT + BFDI_SEAL_OVERHEAD);
+      const bfdi_seal_at sa = {BFDI_SEAL_SEQ, i, g, segs}, qa = {BFDI_SEAL_QUALITY, i, g, segs};
+      bfdi_seal(s->key, sid, &sa, s->data + s->offsets[i] + from, m, z->data + to);
+      if (s->qual) bfdi_seal(s->key, sid, &qa, s->qual + s->offsets[i] + from, m, z->qual + to);
+    }
+    z->crc[i] = bfdi_crc32c(z->data + at, z->offsets[i + 1] - at);
   }
   z->s.data = z->data;
   z->s.qual = z->qual;
@@ -274,12 +281,13 @@ typedef struct chunk_seal {
   int part;            /* BFDI_SEAL_IMAGE or BFDI_SEAL_LABEL */
 } chunk_seal;
 
-/* Replaces o's bytes by their sealed form; chunk k of the dataset (sample
- * k / per_sample) is what the associated data names. 0 when out of memory. */
-static int seal_chunk(const chunk_seal *z, uint64_t k, chunk_out *o) {
+/* Replaces o's bytes by their sealed form: chunk r of the per_sample
+ * chunks of sample i. 0 when out of memory. */
+static int seal_chunk(const chunk_seal *z, uint64_t i, uint64_t r, uint64_t per_sample, chunk_out *o) {
   uint8_t *sealed = malloc(o->size + BFDI_SEAL_OVERHEAD);
   if (!sealed) return 0;
-  bfdi_seal(z->key, z->shard_id, z->part, k, o->buf, o->size, sealed);
+  const bfdi_seal_at at = {z->part, i, r, per_sample};
+  bfdi_seal(z->key, z->shard_id, &at, o->buf, o->size, sealed);
   sodium_memzero(o->buf, o->size);
   free(o->buf);
   o->buf = sealed;
@@ -335,7 +343,7 @@ static bfd_status build_chunks(const uint8_t *data, uint64_t n, const uint64_t d
           o->size = c;
         }
       }
-      if (z->key && !seal_chunk(z, (uint64_t)k, o)) {
+      if (z->key && !seal_chunk(z, i, r, per_sample, o)) {
 #pragma omp atomic write
         failed = 1;
       }

@@ -55,11 +55,22 @@ static void problem(vctx *v, const char *shard, uint64_t rec, uint64_t off, cons
 }
 
 /* Authenticates one sealed piece with the key; 0 when it fails. */
-static int authentic(vctx *v, const bfd_shard *s, int part, uint64_t index, const uint8_t *c, size_t n) {
+static int authentic(vctx *v, const bfd_shard *s, const bfdi_seal_at *at, const uint8_t *c, size_t n) {
   if (n < BFDI_SEAL_OVERHEAD) return 0;
-  int ok = bfdi_unseal(v->key, bfdi_shard_id(s), part, index, c, n, v->plain) == 0;
+  int ok = bfdi_unseal(v->key, bfdi_shard_id(s), at, c, n, v->plain) == 0;
   sodium_memzero(v->plain, n - BFDI_SEAL_OVERHEAD);
   return ok;
+}
+
+/* Every segment of sealed sequence record k (n stored bytes at c). */
+static int authentic_record(vctx *v, const bfd_shard *s, uint64_t k, const uint8_t *c, uint64_t n) {
+  const uint64_t seg = BFDI_SEAL_SEGMENT + BFDI_SEAL_OVERHEAD;
+  const uint64_t segs = bfdi_seal_segments(bfdi_unsealed_size(n));
+  for (uint64_t g = 0, at = 0; at < n; g++, at += seg) {
+    const bfdi_seal_at sa = {BFDI_SEAL_SEQ, k, g, segs};
+    if (!authentic(v, s, &sa, c + at, n - at < seg ? n - at : seg)) return 0;
+  }
+  return 1;
 }
 
 static void auth_problem(vctx *v, const bfd_shard *s, const bfd_shard_info *info, uint64_t rec, uint64_t off,
@@ -95,10 +106,7 @@ static bfd_status verify_seq(bfd_shard *s, const bfd_shard_info *info, vctx *v) 
               (unsigned long long)i, (unsigned long long)(j - 1), bfd_last_error());
     } else {
       int auth = v->key && info->restricted;
-      uint64_t longest = 0;
-      for (uint64_t k = i; auth && k < j; k++)
-        if (off[k + 1] - off[k] > longest) longest = off[k + 1] - off[k];
-      bfd_status st = auth ? plain_room(v, longest) : BFD_OK;
+      bfd_status st = auth ? plain_room(v, BFDI_SEAL_SEGMENT) : BFD_OK;
       if (st != BFD_OK) {
         free(buf);
         return st;
@@ -110,7 +118,7 @@ static bfd_status verify_seq(bfd_shard *s, const bfd_shard_info *info, vctx *v) 
           problem(v, path, k, bfdi_shard_record_offset(s, k, 0),
                   "CRC32C mismatch: stored 0x%08x, computed 0x%08x over %llu bytes", crc[k], c,
                   (unsigned long long)(off[k + 1] - off[k]));
-        else if (auth && !authentic(v, s, BFDI_SEAL_SEQ, k, rec, off[k + 1] - off[k]))
+        else if (auth && !authentic_record(v, s, k, rec, off[k + 1] - off[k]))
           auth_problem(v, s, info, k, bfdi_shard_record_offset(s, k, 0), "the record");
       }
     }
@@ -128,24 +136,27 @@ typedef struct chunk_walk {
   vctx *v;
   bfd_shard *s;
   int part;
+  uint64_t sample;
   uint32_t crc;
   uint64_t bytes;
   int64_t bad_chunk; /* first chunk failing authentication, -1: none */
 } chunk_walk;
 
-static bfd_status walk_chunk(uint64_t k, const uint8_t *bytes, size_t n, uint32_t mask, void *user) {
+static bfd_status walk_chunk(uint64_t r, uint64_t chunks, const uint8_t *bytes, size_t n, uint32_t mask,
+                             void *user) {
   chunk_walk *w = user;
   w->crc = bfdi_crc32c_extend(w->crc, bytes, n);
   w->bytes += n;
   if (!w->v->key || w->bad_chunk >= 0) return BFD_OK;
   if (n >= BFDI_SEAL_OVERHEAD) BFD_TRY(plain_room(w->v, n));
-  if (!authentic(w->v, w->s, w->part, k, bytes, n)) w->bad_chunk = (int64_t)k;
+  const bfdi_seal_at at = {w->part, w->sample, r, chunks};
+  if (!authentic(w->v, w->s, &at, bytes, n)) w->bad_chunk = (int64_t)r;
   return BFD_OK;
 }
 
 static void verify_sealed_sample(bfd_shard *s, const bfd_shard_info *info, vctx *v, uint64_t i, int label) {
   const char *path = bfdi_shard_path(s), *what = label ? "label" : "image";
-  chunk_walk w = {v, s, label ? BFDI_SEAL_LABEL : BFDI_SEAL_IMAGE, 0, 0, -1};
+  chunk_walk w = {v, s, label ? BFDI_SEAL_LABEL : BFDI_SEAL_IMAGE, i, 0, 0, -1};
   uint32_t want = label ? bfdi_shard_label_crc(s)[i] : bfdi_shard_crc(s)[i];
   uint64_t off = bfdi_shard_record_offset(s, i, label);
   if (bfdi_shard_stored_chunks(s, label, i, walk_chunk, &w) != BFD_OK) {

@@ -71,10 +71,11 @@ static uint8_t *scratch(bfdi_decoder *d, int i, size_t n) {
   return b;
 }
 
-/* Opens a sealed piece (n stored bytes) of record or chunk `index` into
- * scratch 3; *plain gets the n - BFDI_SEAL_OVERHEAD decrypted bytes. */
-static bfd_status unseal(bfdi_decoder *d, const bfdi_extents *x, bfdi_part part, uint64_t index, uint64_t record,
-                         const uint8_t *in, uint64_t n, uint64_t offset, const uint8_t **plain) {
+/* Opens a sealed piece (n stored bytes at file offset `offset`: segment or
+ * chunk `piece` of the `pieces` of `record`) into scratch 3; *plain gets the
+ * n - BFDI_SEAL_OVERHEAD decrypted bytes. */
+static bfd_status unseal(bfdi_decoder *d, const bfdi_extents *x, bfdi_part part, uint64_t record, uint64_t piece,
+                         uint64_t pieces, const uint8_t *in, uint64_t n, uint64_t offset, const uint8_t **plain) {
   static const int seal_part[] = {[BFDI_PART_DATA] = 0, [BFDI_PART_LABEL] = BFDI_SEAL_LABEL,
                                   [BFDI_PART_QUALITY] = BFDI_SEAL_QUALITY};
   int sp = part == BFDI_PART_DATA ? (x->kind == BFD_KIND_SEQUENCE ? BFDI_SEAL_SEQ : BFDI_SEAL_IMAGE) : seal_part[part];
@@ -84,7 +85,8 @@ static bfd_status unseal(bfdi_decoder *d, const bfdi_extents *x, bfdi_part part,
                      "(security.key_file in the job config, or BIOFEED_KEY_FILE)", x->path, x->key_id);
   uint8_t *out = n >= BFDI_SEAL_OVERHEAD ? scratch(d, 3, n - BFDI_SEAL_OVERHEAD) : NULL;
   if (n >= BFDI_SEAL_OVERHEAD && !out) return d->scratch_st;
-  if (out && bfdi_unseal(x->key, x->shard_id, sp, index, in, n, out) == 0) {
+  const bfdi_seal_at at = {sp, record, piece, pieces};
+  if (out && bfdi_unseal(x->key, x->shard_id, &at, in, n, out) == 0) {
     *plain = out;
     return BFD_OK;
   }
@@ -171,10 +173,10 @@ static bfd_status chunk_fail(const bfdi_extents *x, const bfdi_array *a, uint64_
 bfd_status bfdi_decode_chunk(bfdi_decoder *d, const bfdi_extents *x, const bfdi_array *a, uint64_t chunk,
                              const uint8_t *in, uint64_t n, uint32_t mask, uint8_t *out) {
   if (x->restricted) {
-    /* Chunks of a shard's sample never span samples: chunk k is of sample k / (chunks per sample). */
-    uint64_t per_sample = x->n_records ? a->n_ext / x->n_records : 1;
+    /* Chunks of a shard's sample never span samples: chunk k is chunk k % per_sample of sample k / per_sample. */
+    uint64_t per_sample = x->n_records && a->n_ext >= x->n_records ? a->n_ext / x->n_records : 1;
     bfdi_part part = a == &x->label ? BFDI_PART_LABEL : BFDI_PART_DATA;
-    BFD_TRY(unseal(d, x, part, chunk, per_sample ? chunk / per_sample : 0, in, n, a->ext[chunk].offset, &in));
+    BFD_TRY(unseal(d, x, part, chunk / per_sample, chunk % per_sample, per_sample, in, n, a->ext[chunk].offset, &in));
     n -= BFDI_SEAL_OVERHEAD;
   }
   int last = -1; /* the last filter to undo writes straight into out */
@@ -281,6 +283,11 @@ static bfd_status decode_chunked(bfdi_decoder *d, const bfdi_readplan *p, const 
       to[j] = o[j] + a->chunk[j] < p->hi[j] ? o[j] + a->chunk[j] : p->hi[j];
     }
     if (q->len == 0) {
+      /* Every chunk of a restricted shard is sealed: one missing was removed. */
+      if (p->x->restricted)
+        return bfdi_fail(BFD_ERR_CORRUPT, "%s: record %llu (%s): chunk %llu is missing from a restricted shard, whose "
+                         "every chunk is sealed; the shard was altered: restore or re-pack it", p->x->path,
+                         (unsigned long long)p->record, a->name, (unsigned long long)q->chunk);
       place(a, from, to, NULL, o, a->chunk, out, p->lo, ext);
       continue;
     }
@@ -327,12 +334,21 @@ static bfd_status decode_contiguous(const bfdi_readplan *p, const uint8_t *stage
   return BFD_OK;
 }
 
-/* A sealed sequence record: opened whole, then the window cut from it. */
+/* A window of a sealed sequence record: each segment it covers opened,
+ * and its part of the window copied out. */
 static bfd_status decode_sealed_window(bfdi_decoder *d, const bfdi_readplan *p, const uint8_t *stage, uint8_t *out) {
+  if (p->n == 0) return BFD_OK; /* an empty window */
   const bfdi_piece *q = &p->pieces[0];
-  const uint8_t *plain;
-  BFD_TRY(unseal(d, p->x, p->part, p->record, p->record, stage + q->at, q->len, q->offset, &plain));
-  memcpy(out, plain + p->lo[0], p->out_bytes);
+  const uint64_t seg = BFDI_SEAL_SEGMENT + BFDI_SEAL_OVERHEAD, len = p->x->rec[p->record].length;
+  const uint64_t lo = p->lo[0], hi = p->hi[0];
+  for (uint64_t g = q->chunk, at = 0; at < q->len; g++, at += seg) {
+    uint64_t first = g * BFDI_SEAL_SEGMENT, m = len - first < BFDI_SEAL_SEGMENT ? len - first : BFDI_SEAL_SEGMENT;
+    const uint8_t *plain;
+    BFD_TRY(unseal(d, p->x, p->part, p->record, g, bfdi_seal_segments(len), stage + q->at + at,
+                   m + BFDI_SEAL_OVERHEAD, q->offset + at, &plain));
+    uint64_t from = first > lo ? first : lo, to = first + m < hi ? first + m : hi;
+    if (to > from) memcpy(out + (from - lo), plain + (from - first), to - from);
+  }
   return BFD_OK;
 }
 

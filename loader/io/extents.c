@@ -422,9 +422,9 @@ static bfd_status shard_tables(bfdi_extents *x, bfd_shard *s, bfd_shard_info *in
   if (!x->rec)
     return bfdi_fail(BFD_ERR_NOMEM, "%s: out of memory for %llu record extents", x->path,
                      (unsigned long long)x->n_records);
-  /* bfd_shard_open checked that a sealed record holds at least its overhead. */
-  const uint64_t overhead = x->restricted ? BFDI_SEAL_OVERHEAD : 0;
-  for (uint64_t i = 0; i < x->n_records; i++) x->rec[i].length = off[i + 1] - off[i] - overhead;
+  /* bfd_shard_open checked that sealed records are whole sealed segments. */
+  for (uint64_t i = 0; i < x->n_records; i++)
+    x->rec[i].length = x->restricted ? bfdi_unsealed_size(off[i + 1] - off[i]) : off[i + 1] - off[i];
   return BFD_OK;
 }
 

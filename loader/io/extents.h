@@ -78,7 +78,7 @@ typedef struct bfdi_extents {
   uint32_t *label_crc;
   /* Restricted shards (docs/SECURITY.md): every record (sequences) or
    * stored chunk (images) is sealed; rec[i].length is the plaintext length,
-   * the stored record being BFDI_SEAL_OVERHEAD bytes longer. key is set by
+   * the stored record being bfdi_sealed_size() of it. key is set by
    * whoever opened the table, before any read; reads without it fail. */
   int restricted;
   char key_id[24];

@@ -201,10 +201,15 @@ bfd_status bfdi_readplan_window(bfdi_readplan *p, const bfdi_extents *x, bfdi_pa
   p->out_bytes = hi - lo;
   uint64_t base = part == BFDI_PART_DATA ? e->offset : x->qual_base + (e->offset - x->data_base);
   if (x->restricted) {
-    /* A sealed record authenticates only whole: stage all of it, the
-     * decoder opens it and cuts the window. */
+    /* Sealed segments authenticate only whole: stage those the window
+     * covers, the decoder opens them and cuts the window. */
     p->direct = 0;
-    BFD_TRY(push(p, e->file, base, e->length + BFDI_SEAL_OVERHEAD, 0, 0));
+    if (hi > lo) {
+      const uint64_t seg = BFDI_SEAL_SEGMENT + BFDI_SEAL_OVERHEAD, g0 = lo / BFDI_SEAL_SEGMENT;
+      const uint64_t g1 = (hi - 1) / BFDI_SEAL_SEGMENT, end = bfdi_sealed_size(e->length);
+      uint64_t to = (g1 + 1) * seg < end ? (g1 + 1) * seg : end;
+      BFD_TRY(push(p, e->file, base + g0 * seg, to - g0 * seg, 0, g0));
+    }
     place(p);
     return BFD_OK;
   }

@@ -162,9 +162,16 @@ static bfd_status size_buffers(bfdi_pipe *p) {
       p->raw_cap = mul(mul(mb, (size_t)p->attempts), cand) + 64;
     }
     p->cap_rd = mb * (size_t)p->attempts;
-    /* Sealed records are staged whole (each read's staging rounded up to
-     * at most a 4096-byte boundary) and opened by the decoder. */
-    if (p->secure) p->stage_cap = mul(p->cap_rd, (size_t)src->max_record + BFDI_SEAL_OVERHEAD + 4096);
+    /* A read of a sealed record stages the segments its span covers (and
+     * rounds its staging up to at most a 4096-byte boundary); the decoder
+     * opens them. */
+    if (p->secure) {
+      uint64_t rd_span = p->attempts > 1 ? (uint64_t)sp->window + 2 * (uint64_t)sp->shift : span;
+      uint64_t segs = rd_span / BFDI_SEAL_SEGMENT + 2, whole = bfdi_sealed_size(src->max_record);
+      uint64_t staged = segs * (BFDI_SEAL_SEGMENT + BFDI_SEAL_OVERHEAD) < whole
+                            ? segs * (BFDI_SEAL_SEGMENT + BFDI_SEAL_OVERHEAD) : whole;
+      p->stage_cap = mul(p->cap_rd, (size_t)staged + 4096);
+    }
     p->work_cap = bfdk_seq_work_bytes((int64_t)mb);
     seq_outputs(p);
   } else {

@@ -36,6 +36,7 @@ typedef struct fx {
   char *img, *img_r;    /* deflated images with masks */
   char *raw, *raw_r;    /* uncompressed images */
   char *fix, *fix_r;    /* records of one length, for swaps */
+  char *lng, *lng_r;    /* records of several sealed segments */
 } fx;
 
 static int setup_group(void **state) {
@@ -54,7 +55,7 @@ static int teardown_group(void **state) {
   fx *f = *state;
   tu_rmtree(f->dir);
   char **all[] = {&f->dir, &f->key, &f->key2, &f->seq, &f->seq_r, &f->img, &f->img_r, &f->raw, &f->raw_r,
-                  &f->fix, &f->fix_r};
+                  &f->fix, &f->fix_r, &f->lng, &f->lng_r};
   for (size_t i = 0; i < sizeof all / sizeof *all; i++) free(*all[i]);
   free(f);
   return 0;
@@ -107,9 +108,23 @@ static void fix_sets(fx *f) {
   f->fix_r = repack(f->dir, "fix", f->key, 0, 0);
 }
 
+static void long_sets(fx *f) {
+  if (f->lng) return;
+  f->lng = tl_pack_fasta(f->dir, "long", 5, 65536, 300000, "ACGTacgtN", 7, 21);
+  f->lng_r = repack(f->dir, "long", f->key, 0, 0);
+}
+
 static char *seq_yaml(const char *ds, const char *window, const char *extra) {
   return tl_fmt("seed: 11\ndatasets: [{path: %s}]\nbatch_size: 6\nsampling: {drop_last: false}\n"
                 "sequence: {tokenizer: dna, max_len: 64%s, mlm: {p: 0.2}}\ndevice: cpu\nmemory_limit: 64M\n%s\n", ds,
+                window, extra);
+}
+
+/* Rows of max_len tokens: as long as the longest record or the window, so
+ * that every byte read is compared. */
+static char *long_yaml(const char *ds, int max_len, const char *window, const char *extra) {
+  return tl_fmt("seed: 2\ndatasets: [{path: %s}]\nbatch_size: 4\nsampling: {drop_last: false}\n"
+                "sequence: {tokenizer: dna, max_len: %d%s}\ndevice: cpu\nmemory_limit: 256M\n%s\n", ds, max_len,
                 window, extra);
 }
 
@@ -204,19 +219,31 @@ static void test_seal_binding(void **state) {
   uint8_t sid[BFDI_SHARD_ID_BYTES] = {1, 2, 3}, other[BFDI_SHARD_ID_BYTES] = {1, 2, 4};
   const uint8_t msg[] = "ACGTACGTNNacgt";
   uint8_t c[sizeof msg + BFDI_SEAL_OVERHEAD], c2[sizeof c], out[sizeof msg];
-  bfdi_seal(k, sid, BFDI_SEAL_SEQ, 7, msg, sizeof msg, c);
-  bfdi_seal(k, sid, BFDI_SEAL_SEQ, 7, msg, sizeof msg, c2);
+  const bfdi_seal_at at = {BFDI_SEAL_SEQ, 7, 0, 2}, rec8 = {BFDI_SEAL_SEQ, 8, 0, 2}, seg1 = {BFDI_SEAL_SEQ, 7, 1, 2},
+                     qual = {BFDI_SEAL_QUALITY, 7, 0, 2}, short1 = {BFDI_SEAL_SEQ, 7, 0, 1};
+  bfdi_seal(k, sid, &at, msg, sizeof msg, c);
+  bfdi_seal(k, sid, &at, msg, sizeof msg, c2);
   assert_memory_not_equal(c, c2, sizeof c); /* a fresh nonce each time */
-  assert_int_equal(bfdi_unseal(k, sid, BFDI_SEAL_SEQ, 7, c, sizeof c, out), 0);
+  assert_int_equal(bfdi_unseal(k, sid, &at, c, sizeof c, out), 0);
   assert_memory_equal(out, msg, sizeof msg);
   assert_null(memmem(c, sizeof c, "ACGTACGT", 8));
-  assert_int_equal(bfdi_unseal(k, sid, BFDI_SEAL_SEQ, 8, c, sizeof c, out), -1);     /* another record */
-  assert_int_equal(bfdi_unseal(k, other, BFDI_SEAL_SEQ, 7, c, sizeof c, out), -1);   /* another shard */
-  assert_int_equal(bfdi_unseal(k, sid, BFDI_SEAL_QUALITY, 7, c, sizeof c, out), -1); /* another part */
+  assert_int_equal(bfdi_unseal(k, sid, &rec8, c, sizeof c, out), -1);   /* another record */
+  assert_int_equal(bfdi_unseal(k, sid, &seg1, c, sizeof c, out), -1);   /* another segment */
+  assert_int_equal(bfdi_unseal(k, sid, &short1, c, sizeof c, out), -1); /* a record cut short */
+  assert_int_equal(bfdi_unseal(k, other, &at, c, sizeof c, out), -1);   /* another shard */
+  assert_int_equal(bfdi_unseal(k, sid, &qual, c, sizeof c, out), -1);   /* another part */
   for (size_t i = 0; i < sizeof out; i++) assert_int_equal(out[i], 0);              /* zeroed on failure */
+  /* sealed sizes: whole segments, each 40 bytes longer */
+  const uint64_t S = BFDI_SEAL_SEGMENT, lens[] = {0, 1, S - 1, S, S + 1, 3 * S, 3 * S + 5};
+  const uint64_t segs[] = {1, 1, 1, 1, 2, 3, 4};
+  for (size_t i = 0; i < sizeof lens / sizeof *lens; i++) {
+    assert_int_equal(bfdi_seal_segments(lens[i]), segs[i]);
+    assert_int_equal(bfdi_sealed_size(lens[i]), lens[i] + 40 * segs[i]);
+    assert_int_equal(bfdi_unsealed_size(bfdi_sealed_size(lens[i])), lens[i]);
+  }
   c[BFDI_SEAL_NONCE + 3] ^= 1;
-  assert_int_equal(bfdi_unseal(k, sid, BFDI_SEAL_SEQ, 7, c, sizeof c, out), -1);
-  assert_int_equal(bfdi_unseal(k, sid, BFDI_SEAL_SEQ, 7, c, BFDI_SEAL_OVERHEAD - 1, out), -1);
+  assert_int_equal(bfdi_unseal(k, sid, &at, c, sizeof c, out), -1);
+  assert_int_equal(bfdi_unseal(k, sid, &at, c, BFDI_SEAL_OVERHEAD - 1, out), -1);
   bfdi_key_free(k);
 }
 
@@ -228,6 +255,17 @@ static void test_seq_round_trip(void **state) {
   char *sec = tl_fmt("security: {key_file: %s}", f->key);
   for (size_t m = 0; m < sizeof modes / sizeof *modes; m++) {
     char *a = seq_yaml(f->seq, modes[m], ""), *b = seq_yaml(f->seq_r, modes[m], sec);
+    assert_same(a, b);
+    free(a);
+    free(b);
+  }
+  /* records of several segments: windows open only the segments they cover */
+  long_sets(f);
+  const char *long_modes[] = {"", ", window: {length: 3000, mode: random}", ", window: {length: 1000, mode: tiled}",
+                              ", window: {length: 200, mode: random, max_n_frac: 0.05, max_attempts: 4}"};
+  const int long_len[] = {300008, 3008, 1008, 208};
+  for (size_t m = 0; m < sizeof long_modes / sizeof *long_modes; m++) {
+    char *a = long_yaml(f->lng, long_len[m], long_modes[m], ""), *b = long_yaml(f->lng_r, long_len[m], long_modes[m], sec);
     assert_same(a, b);
     free(a);
     free(b);
@@ -431,6 +469,32 @@ static void test_tampering(void **state) {
   free(d);
   free(r0);
   free(r1);
+  /* two segments of one record swapped */
+  long_sets(f);
+  d = copy_dataset(f, f->lng_r, "segswap");
+  shard = strdup(tu_path("%s/seq-00000.h5", d));
+  bfd_shard *s;
+  assert_int_equal(bfd_shard_open(shard, &s), BFD_OK);
+  uint64_t rec = UINT64_MAX, l = 0;
+  for (uint64_t i = 0; i < 5 && rec == UINT64_MAX; i++) {
+    assert_int_equal(bfd_shard_seq_length(s, i, &l), BFD_OK);
+    if (l >= 2 * BFDI_SEAL_SEGMENT) rec = i;
+  }
+  bfd_shard_close(s);
+  assert_true(rec != UINT64_MAX);
+  const size_t seg = BFDI_SEAL_SEGMENT + BFDI_SEAL_OVERHEAD;
+  at = stored_at(shard, rec, NULL);
+  r0 = malloc(seg);
+  r1 = malloc(seg);
+  read_at(shard, at, r0, seg);
+  read_at(shard, at + seg, r1, seg);
+  patch(shard, at, r1, seg);
+  patch(shard, at + seg, r0, seg);
+  assert_auth_fails(f, d, shard, rec, rec);
+  free(r0);
+  free(r1);
+  free(shard);
+  free(d);
 }
 
 static void test_verify(void **state) {
