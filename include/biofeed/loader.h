@@ -44,6 +44,12 @@ BFD_API bfd_status bfd_loader_open_string(const char *yaml, const char *base_dir
                                           bfd_loader **out);
 BFD_API bfd_status bfd_loader_close(bfd_loader *l);
 
+/* Whether the job reads restricted (encrypted) shards: *shard gets the path
+ * of the first one (belonging to the loader), or NULL when every shard is
+ * open. Tools that would write batches to disk refuse restricted data
+ * (docs/SECURITY.md). */
+BFD_API bfd_status bfd_loader_restricted(const bfd_loader *l, const char **shard);
+
 /* Steps (batches) per epoch for this rank, the same on every rank. */
 BFD_API bfd_status bfd_loader_steps_per_epoch(const bfd_loader *l, uint64_t *steps);
 

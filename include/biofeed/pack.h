@@ -54,6 +54,10 @@ typedef struct bfd_pack_options {
   const char *classes_csv;     /* lines "stem,class" */
   const char *h5_dataset;      /* for HDF5 inputs: the dataset path */
   int sample_axis;             /* for HDF5 inputs: the axis that indexes samples */
+  /* restricted data (docs/SECURITY.md): not NULL, every record (sequences)
+   * or stored chunk (images) is sealed with the key in this file, which
+   * must be private to its owner (mode 0600) */
+  const char *key_file;
   /* provenance and reporting */
   const char *command_line;    /* recorded in manifest.json */
   bfd_pack_progress_fn progress;
@@ -82,6 +86,10 @@ BFD_API bfd_status bfd_pack_options_init(bfd_pack_options *o);
  * of them are complete: on failure the directory holds what it held before. */
 BFD_API bfd_status bfd_pack(const bfd_pack_options *o, const char *const *inputs, size_t n_inputs,
                             bfd_pack_summary *summary);
+
+/* Writes a new key (32 random bytes as 64 hex digits) to path, created with
+ * mode 0600 and never overwritten; key_id gets its id (16 hex digits). */
+BFD_API bfd_status bfd_keygen(const char *path, char key_id[24]);
 
 #ifdef __cplusplus
 }

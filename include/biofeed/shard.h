@@ -44,6 +44,11 @@ typedef struct bfd_shard_info {
   bfd_dtype label_dtype;
   int has_classes;
   int compressed;        /* deflate + shuffle */
+  /* restricted shards: the id of the key their records are sealed with
+   * (16 hex digits; "" for open shards). Record bytes of a restricted shard
+   * are read through the loader with that key (docs/SECURITY.md): the
+   * record reads below refuse them. */
+  char key_id[24];
 } bfd_shard_info;
 
 BFD_API bfd_status bfd_shard_open(const char *path, bfd_shard **out);
@@ -86,6 +91,12 @@ typedef struct bfd_verify_report {
  * any problem was found (each reported through fn), another status when the
  * check itself could not run. */
 BFD_API bfd_status bfd_verify(const char *path, bfd_verify_fn fn, void *user, bfd_verify_report *report);
+
+/* bfd_verify, and with key_file (not NULL) every record of a restricted
+ * shard is also authenticated with that key: a wrong key or altered bytes
+ * are problems naming the record. Nothing decrypted leaves locked memory. */
+BFD_API bfd_status bfd_verify_key(const char *path, const char *key_file, bfd_verify_fn fn, void *user,
+                                  bfd_verify_report *report);
 
 #ifdef __cplusplus
 }

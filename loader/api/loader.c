@@ -81,6 +81,12 @@ bfd_status bfd_loader_close(bfd_loader *l) {
   return BFD_OK;
 }
 
+bfd_status bfd_loader_restricted(const bfd_loader *l, const char **shard) {
+  if (!l || !shard) return bfdi_fail(BFD_ERR_INVALID_ARG, "bfd_loader_restricted: NULL argument");
+  *shard = bfdi_pipe_restricted(l->p);
+  return BFD_OK;
+}
+
 bfd_status bfd_loader_steps_per_epoch(const bfd_loader *l, uint64_t *steps) {
   if (!l || !steps) return bfdi_fail(BFD_ERR_INVALID_ARG, "bfd_loader_steps_per_epoch: NULL argument");
   return bfdi_pipe_steps(l->p, steps);

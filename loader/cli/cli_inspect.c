@@ -14,6 +14,7 @@ typedef struct stats {
   uint64_t *len;
   size_t n, cap;
   uint64_t records, restricted;
+  char key_id[24];
   int kind;
 } stats;
 
@@ -38,9 +39,9 @@ static bfd_status shard(const char *path, const char *label, stats *st, int show
   st->kind = i.kind;
   st->records += i.n_records;
   st->restricted += i.restricted != 0;
+  if (i.restricted) snprintf(st->key_id, sizeof st->key_id, "%s", i.key_id);
   printf("  %-24s %10llu records  ", label, (unsigned long long)i.n_records);
   if (i.kind == BFD_KIND_SEQUENCE) {
-    printf("%12llu bytes%s\n", (unsigned long long)i.total_bases, i.has_quality ? "  +quality" : "");
     if (st->n + i.n_records > st->cap) {
       size_t cap = (st->n + i.n_records) * 2;
       uint64_t *nl = realloc(st->len, cap * sizeof *nl);
@@ -51,7 +52,13 @@ static bfd_status shard(const char *path, const char *label, stats *st, int show
       st->len = nl;
       st->cap = cap;
     }
-    for (uint64_t r = 0; r < i.n_records; r++) bfd_shard_seq_length(s, r, &st->len[st->n++]);
+    /* Record lengths, not /seq/data's size: a restricted shard stores each record sealed, 40 bytes longer. */
+    uint64_t bytes = 0;
+    for (uint64_t r = 0; r < i.n_records; r++) {
+      bfd_shard_seq_length(s, r, &st->len[st->n]);
+      bytes += st->len[st->n++];
+    }
+    printf("%12llu bytes%s\n", (unsigned long long)bytes, i.has_quality ? "  +quality" : "");
   } else {
     print_shape(&i);
     if (i.has_labels) printf("  labels %s", bfd_dtype_name(i.label_dtype));
@@ -61,7 +68,9 @@ static bfd_status shard(const char *path, const char *label, stats *st, int show
   if (show_provenance) {
     const char *prov, *tool;
     bfd_shard_provenance(s, &prov, &tool);
-    printf("access: %s\nwritten by: %s\nprovenance: %s\n", i.restricted ? "restricted" : "open", tool, prov);
+    if (i.restricted) printf("access: restricted (key id %s)\n", i.key_id);
+    else printf("access: open\n");
+    printf("written by: %s\nprovenance: %s\n", tool, prov);
   }
   bfd_shard_close(s);
   return BFD_OK;
@@ -130,8 +139,10 @@ static int inspect_dir(const char *dir) {
     s = shard(sh.path, sh.relpath, &st, 0);
   }
   if (s == BFD_OK) {
-    printf("records: %llu\naccess: %s\n", (unsigned long long)st.records,
+    printf("records: %llu\naccess: %s", (unsigned long long)st.records,
            st.restricted == 0 ? "open" : st.restricted == n ? "restricted" : "mixed");
+    if (st.restricted) printf(" (key id %s)", st.key_id);
+    printf("\n");
     length_summary(&st);
   }
   free(st.len);

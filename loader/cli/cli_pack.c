@@ -34,6 +34,8 @@ static void help(FILE *f) {
           "      --classes CSV         lines 'stem,class' giving one integer class per image\n"
           "      --h5-dataset PATH     for HDF5 inputs: the dataset holding the images\n"
           "      --sample-axis N       for HDF5 inputs: the axis that indexes samples (default 0)\n"
+          "      --restricted          encrypt every record (or image chunk) for restricted data; needs --key-file\n"
+          "      --key-file K          the key (32 bytes or 64 hex digits, mode 0600; `biofeed keygen K` makes one)\n"
           "  -q, --quiet               no progress line and no summary\n");
 }
 
@@ -95,7 +97,9 @@ int bfd_cli_pack(int argc, char **argv) {
   bfd_pack_options o;
   bfd_pack_options_init(&o);
   int quiet = 0, level = 6, compress = 0;
-  enum { SHARD = 256, RPS, ALPHA, INVALID, MINL, MAXL, COMP, LEVEL, PAGES, LABELS, CLASSES, H5DS, AXIS };
+  enum { SHARD = 256, RPS, ALPHA, INVALID, MINL, MAXL, COMP, LEVEL, PAGES, LABELS, CLASSES, H5DS, AXIS, RESTR, KEYF };
+  int restricted = 0;
+  const char *key_file = NULL;
   static const struct option longopts[] = {
       {"out", required_argument, 0, 'o'},       {"shard-size", required_argument, 0, SHARD},
       {"records-per-shard", required_argument, 0, RPS}, {"alphabet", required_argument, 0, ALPHA},
@@ -104,6 +108,7 @@ int bfd_cli_pack(int argc, char **argv) {
       {"level", required_argument, 0, LEVEL},   {"pages", required_argument, 0, PAGES},
       {"labels", required_argument, 0, LABELS}, {"classes", required_argument, 0, CLASSES},
       {"h5-dataset", required_argument, 0, H5DS}, {"sample-axis", required_argument, 0, AXIS},
+      {"restricted", no_argument, 0, RESTR},    {"key-file", required_argument, 0, KEYF},
       {"quiet", no_argument, 0, 'q'},           {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0}};
   int c;
@@ -154,6 +159,8 @@ int bfd_cli_pack(int argc, char **argv) {
         else if (!strcmp(optarg, "c")) o.pages_as = BFD_PAGES_AS_C;
         else return bad("--pages", optarg, "z or c");
         break;
+      case RESTR: restricted = 1; break;
+      case KEYF: key_file = optarg; break;
       case LABELS: o.labels = optarg; break;
       case CLASSES: o.classes_csv = optarg; break;
       case H5DS: o.h5_dataset = optarg; break;
@@ -169,6 +176,13 @@ int bfd_cli_pack(int argc, char **argv) {
     help(stderr);
     return 2;
   }
+  if (restricted != (key_file != NULL)) {
+    fprintf(stderr, "biofeed pack: error: %s\n",
+            restricted ? "--restricted needs --key-file K (make a key with `biofeed keygen K`)"
+                       : "--key-file is for restricted packs: add --restricted (an open pack takes no key)");
+    return 2;
+  }
+  o.key_file = key_file;
   o.compress_level = compress ? level : 0;
   char *cmdline = join_args(argc, argv);
   o.command_line = cmdline;

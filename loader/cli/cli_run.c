@@ -32,6 +32,9 @@ static void help(FILE *f) {
           "                         (DIR is created; bfloat16 outputs are written as float32)\n"
           "      --preview FILE.png write the first batch's images (first channel, middle Z slice, min-max\n"
           "                         scaled) in a grid of up to %d tiles with label outlines in colour\n"
+          "      --allow-restricted-output\n"
+          "                         let --dump and --preview write batches of restricted (encrypted) data,\n"
+          "                         decrypted, to disk; without it they refuse such jobs\n"
           "  -q, --quiet            no progress line\n"
           "\n"
           "Throughput counts the batches after the first over the time since the first. Samples leave out\n"
@@ -327,16 +330,17 @@ static void summary(const char *config, const bfd_loader *l, const totals *t, ui
 }
 
 int bfd_cli_run(int argc, char **argv) {
-  enum { STEPS = 256, EPOCHS, DUMP, PREVIEW };
+  enum { STEPS = 256, EPOCHS, DUMP, PREVIEW, ALLOW };
   static const struct option longopts[] = {{"steps", required_argument, 0, STEPS},
                                            {"epochs", required_argument, 0, EPOCHS},
                                            {"dump", required_argument, 0, DUMP},
                                            {"preview", required_argument, 0, PREVIEW},
+                                           {"allow-restricted-output", no_argument, 0, ALLOW},
                                            {"quiet", no_argument, 0, 'q'},
                                            {"help", no_argument, 0, 'h'},
                                            {0, 0, 0, 0}};
   uint64_t steps = 0, epochs = 1, dump_k = 0;
-  int have_steps = 0, have_epochs = 0, quiet = 0;
+  int have_steps = 0, have_epochs = 0, quiet = 0, allow_restricted = 0;
   const char *dump_dir = NULL, *preview = NULL;
   int c;
   optind = 1;
@@ -359,6 +363,7 @@ int bfd_cli_run(int argc, char **argv) {
         dump_dir = argv[optind++];
         break;
       case PREVIEW: preview = optarg; break;
+      case ALLOW: allow_restricted = 1; break;
       case 'q': quiet = 1; break;
       case 'h': help(stdout); return 0;
       default: help(stderr); return 2;
@@ -385,6 +390,16 @@ int bfd_cli_run(int argc, char **argv) {
   bfd_loader *l;
   bfd_status s = bfd_loader_open(config, NULL, &l);
   if (s != BFD_OK) return bfd_cli_fail("run", s);
+  /* Decrypted bytes never reach the disk unless the user says so. */
+  const char *restricted = NULL;
+  bfd_loader_restricted(l, &restricted);
+  if (restricted && (dump_dir || preview) && !allow_restricted) {
+    fprintf(stderr, "biofeed run: error: %s is restricted (encrypted) data: %s would write it decrypted to disk, so "
+            "it is refused; add --allow-restricted-output to write it anyway (only to storage cleared for this "
+            "data)\n", restricted, dump_dir && preview ? "--dump and --preview" : dump_dir ? "--dump" : "--preview");
+    bfd_loader_close(l);
+    return 2;
+  }
   uint64_t spe = 0;
   if ((s = bfd_loader_steps_per_epoch(l, &spe)) != BFD_OK) {
     int rc = bfd_cli_fail("run", s);

@@ -1,5 +1,6 @@
 /* `biofeed verify`: every file hash and record CRC, each problem on its own
- * line (shard, record, byte offset, what), exit status 0 only if all match. */
+ * line (shard, record, byte offset, what), exit status 0 only if all match.
+ * With --key-file K every record of a restricted shard is authenticated too. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,16 +16,24 @@ static void report(const char *shard, uint64_t record, uint64_t offset, const ch
 }
 
 int bfd_cli_verify(int argc, char **argv) {
+  const char *key = NULL;
+  if (argc == 4 && !strcmp(argv[1], "--key-file")) {
+    key = argv[2];
+    argv += 2;
+    argc -= 2;
+  }
   if (argc != 2 || argv[1][0] == '-') {
     int h = argc == 2 && !strcmp(argv[1], "--help");
-    fprintf(h ? stdout : stderr, "usage: biofeed verify PATH   (a dataset directory or one .h5 shard)\n");
+    fprintf(h ? stdout : stderr, "usage: biofeed verify [--key-file K] PATH   (a dataset directory or one .h5 shard; "
+            "with the key, restricted records are authenticated too)\n");
     return h ? 0 : 2;
   }
   bfd_verify_report r;
-  bfd_status s = bfd_verify(argv[1], report, NULL, &r);
+  bfd_status s = bfd_verify_key(argv[1], key, report, NULL, &r);
   if (s == BFD_OK) {
-    printf("OK %s: %llu shard(s), %llu record(s), %.1f MB checked\n", argv[1], (unsigned long long)r.shards_checked,
-           (unsigned long long)r.records_checked, (double)r.bytes_checked / 1e6);
+    printf("OK %s: %llu shard(s), %llu record(s), %.1f MB checked%s\n", argv[1],
+           (unsigned long long)r.shards_checked, (unsigned long long)r.records_checked,
+           (double)r.bytes_checked / 1e6, key ? ", restricted records authenticated" : "");
     return 0;
   }
   return bfd_cli_fail("verify", s);

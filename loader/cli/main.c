@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "biofeed/pack.h"
 #include "cli/cli.h"
 
 static void usage(FILE *f) {
@@ -11,7 +12,8 @@ static void usage(FILE *f) {
           "commands:\n"
           "  pack -o OUTDIR [options] INPUT...  FASTA/FASTQ, TIFF, PNG, NIfTI, HDF5 -> HDF5 shards + manifest.json\n"
           "  inspect PATH                       describe a dataset directory or one shard\n"
-          "  verify PATH                        check every file hash and record CRC\n"
+          "  verify [--key-file K] PATH         check every file hash and record CRC (with K: authenticate)\n"
+          "  keygen KEYFILE                     write a new key for restricted data (mode 0600)\n"
           "  run CONFIG [options]               stream a job config's batches: throughput, bottleneck, dumps\n"
           "  stage DATASET DEST [--owners FILE] copy this rank's shards to node-local storage (exchange mode)\n"
           "  version                            print the version and the backends built in\n"
@@ -46,6 +48,18 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "verify")) return bfd_cli_verify(argc - 1, argv + 1);
   if (!strcmp(cmd, "run")) return bfd_cli_run(argc - 1, argv + 1);
   if (!strcmp(cmd, "stage")) return bfd_cli_stage(argc - 1, argv + 1);
+  if (!strcmp(cmd, "keygen")) {
+    if (argc != 3 || argv[2][0] == '-') {
+      fprintf(stderr, "usage: biofeed keygen KEYFILE   (a new key for `pack --restricted`; the file must not exist)\n");
+      return 2;
+    }
+    char id[24];
+    bfd_status s = bfd_keygen(argv[2], id);
+    if (s != BFD_OK) return bfd_cli_fail("keygen", s);
+    printf("wrote key %s (key id %s, mode 0600): keep it private and backed up; without it the data cannot be "
+           "read\n", argv[2], id);
+    return 0;
+  }
   if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
     int n = 0;
     bfd_status s = bfd_cuda_device_count(&n);

@@ -208,7 +208,7 @@ static bfd_status parse_io(const bfdi_yctx *c, yaml_node_t *n, bfdi_job *job) {
   return st;
 }
 
-/* A path value of dist:, resolved against the config's folder. */
+/* A path value (dist:, security:), resolved against the config's folder. */
 static bfd_status dist_path(const bfdi_yctx *c, const char *dir, yaml_node_t *v, const char *key, char **out) {
   const char *s;
   BFD_TRY(bfdi_ystr(c, v, key, &s));
@@ -286,6 +286,37 @@ static bfd_status parse_dist(const bfdi_yctx *c, const char *dir, yaml_node_t *n
   return dist_check(c, job, rank_node);
 }
 
+/* security: where the key of restricted shards and the audit log are. */
+static bfd_status parse_security(const bfdi_yctx *c, const char *dir, yaml_node_t *n, bfdi_job *job) {
+  bfdi_ykv *e;
+  size_t m;
+  BFD_TRY(bfdi_ymap(c, n, "security", &e, &m));
+  bfd_status st = BFD_OK;
+  for (size_t i = 0; i < m && st == BFD_OK; i++) {
+    const char *k = e[i].key;
+    yaml_node_t *v = e[i].value;
+    if (!strcmp(k, "key_file")) {
+      st = dist_path(c, dir, v, "security.key_file", &job->key_file);
+      job->line_key_file = bfdi_yline(v);
+    } else if (!strcmp(k, "audit_log")) {
+      st = dist_path(c, dir, v, "security.audit_log", &job->audit_log);
+      job->line_audit_log = bfdi_yline(v);
+    } else if (!strcmp(k, "job_id")) {
+      const char *s;
+      st = bfdi_ystr(c, v, "security.job_id", &s);
+      if (st == BFD_OK) {
+        free(job->job_id);
+        job->job_id = strdup(s);
+        if (!job->job_id) st = nomem(c);
+      }
+    } else {
+      st = bfdi_yunknown(c, &e[i], "security", "key_file, audit_log, job_id");
+    }
+  }
+  free(e);
+  return st;
+}
+
 static bfd_status parse_root(const bfdi_yctx *c, const char *dir, yaml_node_t *root, bfdi_job *job) {
   static const char *const devices[] = {"auto", "cpu", "cuda"};
   static const char *const corrupt[] = {"error", "skip"};
@@ -331,10 +362,12 @@ static bfd_status parse_root(const bfdi_yctx *c, const char *dir, yaml_node_t *r
       st = bfdi_ychoice(c, v, "on_corrupt", corrupt, 2, &x);
       job->on_corrupt = (bfdi_on_corrupt)x;
       job->line_on_corrupt = bfdi_yline(v);
+    } else if (!strcmp(k, "security")) {
+      st = parse_security(c, dir, v, job);
     } else {
       st = bfdi_yunknown(c, &e[i], "the job config",
                          "seed, datasets, batch_size, sampling, sequence, image, device, prefetch, memory_limit, io, "
-                         "dist, on_corrupt");
+                         "dist, on_corrupt, security");
     }
   }
   free(e);
@@ -437,5 +470,8 @@ void bfdi_job_free(bfdi_job *job) {
   free(job->file);
   free(job->owners);
   free(job->stage_dir);
+  free(job->key_file);
+  free(job->audit_log);
+  free(job->job_id);
   memset(job, 0, sizeof *job);
 }

@@ -73,6 +73,12 @@ typedef struct bfdi_job {
   char *owners;                /* exchange: owner map file (resolved), NULL: balanced */
   char *stage_dir;             /* exchange: node-local copy of the datasets (resolved), NULL: none */
   bfdi_on_corrupt on_corrupt;
+  /* security: (docs/SECURITY.md); NULL: the environment's BIOFEED_KEY_FILE,
+   * BIOFEED_AUDIT_LOG, BIOFEED_JOB_ID / SLURM_JOB_ID */
+  char *key_file;              /* resolved */
+  char *audit_log;             /* resolved */
+  char *job_id;
+  unsigned long line_key_file, line_audit_log;
   /* lines of keys that later checks refer to (0: absent) */
   unsigned long line_batching, line_sequence, line_image, line_device, line_group, line_owners, line_stage,
       line_on_corrupt;

@@ -10,10 +10,12 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-uint32_t bfdi_crc32c(const void *p, size_t n) {
+uint32_t bfdi_crc32c(const void *p, size_t n) { return bfdi_crc32c_extend(0, p, n); }
+
+uint32_t bfdi_crc32c_extend(uint32_t crc, const void *p, size_t n) {
   /* crc32_iscsi takes a length that is an int; feed huge records in pieces. */
   const unsigned char *b = p;
-  uint32_t s = 0xFFFFFFFFu;
+  uint32_t s = crc ^ 0xFFFFFFFFu;
   while (n > 0) {
     size_t k = n > (1u << 30) ? (1u << 30) : n;
     s = crc32_iscsi((unsigned char *)b, (int)k, s);

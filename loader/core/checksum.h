@@ -11,6 +11,10 @@
  * crc32c("123456789") = 0xe3069283. */
 uint32_t bfdi_crc32c(const void *p, size_t n);
 
+/* The CRC32C of a || p given crc = the CRC32C of a (0 for nothing): the
+ * checksum of a record stored in pieces, piece by piece. */
+uint32_t bfdi_crc32c_extend(uint32_t crc, const void *p, size_t n);
+
 /* "xxh3-128:" is not included: 32 lowercase hex digits and a NUL. */
 #define BFDI_HASH_HEX 33
 void bfdi_xxh3_hex(const void *p, size_t n, char out[BFDI_HASH_HEX]);

@@ -1,11 +1,13 @@
 /* Opening a shard through HDF5: its attributes, its per-record tables, and
  * reads of single records. This is the simple path used by inspect, verify
  * and tests; the training read path resolves extents once and bypasses HDF5. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "biofeed/shard.h"
 #include "core/h5.h"
+#include "core/secure.h"
 #include "format/shard_read.h"
 
 struct bfd_shard {
@@ -21,6 +23,7 @@ struct bfd_shard {
   hid_t data, qual, names, labels, classes;
   haddr_t userblock;
   uint64_t file_size;
+  uint8_t shard_id[BFDI_SHARD_ID_BYTES]; /* restricted shards */
 };
 
 /* A string attribute, or NULL. A fixed-size string's length comes from the
@@ -225,6 +228,17 @@ static bfd_status open_locked(const char *path, bfd_shard *s) {
   free(kind);
   free(access);
   if (!seq && !img) return bfdi_fail(BFD_ERR_FORMAT, "%s: attribute kind is not 'sequence' or 'image'", path);
+  if (s->info.restricted) {
+    char *kid = read_str_attr(s->f, "key_id", fsize), *sid = read_str_attr(s->f, "shard_id", fsize);
+    uint8_t kb[8];
+    int ok = kid && bfdi_unhex(kid, kb, sizeof kb) && sid && bfdi_unhex(sid, s->shard_id, BFDI_SHARD_ID_BYTES);
+    if (ok) snprintf(s->info.key_id, sizeof s->info.key_id, "%s", kid);
+    free(kid);
+    free(sid);
+    if (!ok)
+      return bfdi_fail(BFD_ERR_FORMAT, "%s: a restricted shard without a valid key_id (16 hex digits) and shard_id (32 "
+                       "hex digits) attribute; the shard is damaged: copy it again or re-pack it", path);
+  }
   s->info.kind = seq ? BFD_KIND_SEQUENCE : BFD_KIND_IMAGE;
   uint64_t n = 0;
   if (!read_num_attr(s->f, "n_records", H5T_NATIVE_UINT64, &n) || n > MAX_RECORDS)
@@ -250,9 +264,16 @@ static bfd_status open_locked(const char *path, bfd_shard *s) {
     if (len > fsize)
       return bfdi_fail(BFD_ERR_FORMAT, "%s: /seq/data claims %llu bytes but the whole file has %llu; the shard is "
                        "corrupt, re-pack it", path, (unsigned long long)len, (unsigned long long)fsize);
-    for (uint64_t i = 0; i < n; i++)
+    for (uint64_t i = 0; i < n; i++) {
       if (s->offsets[i + 1] < s->offsets[i])
         return bfdi_fail(BFD_ERR_FORMAT, "%s: /seq/offsets decrease at record %llu", path, (unsigned long long)i);
+      /* A sealed record is whole segments, each with its nonce and tag. */
+      uint64_t stored = s->offsets[i + 1] - s->offsets[i];
+      if (s->info.restricted && (stored < BFDI_SEAL_OVERHEAD || bfdi_sealed_size(bfdi_unsealed_size(stored)) != stored))
+        return bfdi_fail(BFD_ERR_FORMAT, "%s: /seq/offsets give record %llu %llu stored bytes, not the size of a sealed "
+                         "record; the shard is damaged: copy it again or re-pack it", path, (unsigned long long)i,
+                         (unsigned long long)stored);
+    }
     s->info.total_bases = len;
     s->qual = open_opt(s->f, "/seq/quality");
     s->info.has_quality = s->qual >= 0;
@@ -354,6 +375,15 @@ bfd_status bfd_shard_provenance(const bfd_shard *s, const char **json, const cha
   return BFD_OK;
 }
 
+/* Record bytes of a restricted shard are sealed: they are read through the
+ * loader (or verify) with the key, never through these calls. */
+static bfd_status refuse_restricted(const bfd_shard *s, const char *fn) {
+  if (!s->info.restricted) return BFD_OK;
+  return bfdi_fail(BFD_ERR_INVALID_ARG, "%s: %s is restricted (encrypted with key id %s): its records are read by the "
+                   "loader with the key (security.key_file or BIOFEED_KEY_FILE), not by this call", fn, s->path,
+                   s->info.key_id);
+}
+
 static bfd_status check_index(const bfd_shard *s, uint64_t i, bfd_kind kind, const char *fn) {
   if (!s) return bfdi_fail(BFD_ERR_INVALID_ARG, "%s: NULL shard", fn);
   if (s->info.kind != kind)
@@ -367,7 +397,8 @@ static bfd_status check_index(const bfd_shard *s, uint64_t i, bfd_kind kind, con
 
 bfd_status bfd_shard_seq_length(const bfd_shard *s, uint64_t i, uint64_t *len) {
   BFD_TRY(check_index(s, i, BFD_KIND_SEQUENCE, "bfd_shard_seq_length"));
-  *len = s->offsets[i + 1] - s->offsets[i];
+  uint64_t stored = s->offsets[i + 1] - s->offsets[i];
+  *len = s->info.restricted ? bfdi_unsealed_size(stored) : stored;
   return BFD_OK;
 }
 
@@ -396,6 +427,7 @@ bfd_status bfdi_shard_seq_range(bfd_shard *s, uint64_t byte0, uint64_t n, uint8_
 
 bfd_status bfd_shard_seq_read(bfd_shard *s, uint64_t i, uint8_t *buf, size_t cap, uint8_t *qual, size_t qual_cap) {
   BFD_TRY(check_index(s, i, BFD_KIND_SEQUENCE, "bfd_shard_seq_read"));
+  BFD_TRY(refuse_restricted(s, "bfd_shard_seq_read"));
   uint64_t a = s->offsets[i], n = s->offsets[i + 1] - a;
   if (cap < n || (qual && qual_cap < n))
     return bfdi_fail(BFD_ERR_INVALID_ARG, "bfd_shard_seq_read: record %llu of %s has %llu bytes; buffer holds %zu",
@@ -468,11 +500,13 @@ static bfd_status read_sample(bfd_shard *s, hid_t d, const char *name, uint64_t 
 
 bfd_status bfd_shard_image_read(bfd_shard *s, uint64_t i, void *buf, size_t cap) {
   BFD_TRY(check_index(s, i, BFD_KIND_IMAGE, "bfd_shard_image_read"));
+  BFD_TRY(refuse_restricted(s, "bfd_shard_image_read"));
   return read_sample(s, s->data, "/img/data", i, s->info.dtype, buf, cap);
 }
 
 bfd_status bfd_shard_label_read(bfd_shard *s, uint64_t i, void *buf, size_t cap) {
   BFD_TRY(check_index(s, i, BFD_KIND_IMAGE, "bfd_shard_label_read"));
+  BFD_TRY(refuse_restricted(s, "bfd_shard_label_read"));
   if (s->labels < 0) return bfdi_fail(BFD_ERR_INVALID_ARG, "bfd_shard_label_read: %s has no /label/data", s->path);
   return read_sample(s, s->labels, "/label/data", i, s->info.label_dtype, buf, cap);
 }
@@ -491,6 +525,65 @@ const uint64_t *bfdi_shard_offsets(const bfd_shard *s) { return s->offsets; }
 const uint32_t *bfdi_shard_crc(const bfd_shard *s) { return s->crc; }
 const uint32_t *bfdi_shard_label_crc(const bfd_shard *s) { return s->label_crc; }
 const char *bfdi_shard_path(const bfd_shard *s) { return s->path; }
+const uint8_t *bfdi_shard_id(const bfd_shard *s) { return s->info.restricted ? s->shard_id : NULL; }
+
+/* Chunk k of a sample: its coordinates from the dataset's chunk shape. */
+bfd_status bfdi_shard_stored_chunks(bfd_shard *s, int label, uint64_t i, bfdi_chunk_fn fn, void *user) {
+  BFD_TRY(check_index(s, i, BFD_KIND_IMAGE, "bfdi_shard_stored_chunks"));
+  hid_t d = label ? s->labels : s->data;
+  const char *name = label ? "/label/data" : "/img/data";
+  if (d < 0) return bfdi_fail(BFD_ERR_INVALID_ARG, "%s: has no %s", s->path, name);
+  bfdi_h5_lock();
+  hid_t sp = H5Dget_space(d), dcpl = H5Dget_create_plist(d);
+  hsize_t dims[5] = {0}, cd[5] = {0};
+  int nd = H5Sget_simple_extent_ndims(sp);
+  int ok = nd >= 2 && nd <= 5 && H5Sget_simple_extent_dims(sp, dims, NULL) >= 0 &&
+           H5Pget_layout(dcpl) == H5D_CHUNKED && H5Pget_chunk(dcpl, nd, cd) == nd;
+  H5Pclose(dcpl);
+  H5Sclose(sp);
+  bfdi_h5_unlock();
+  if (!ok) return bfdi_fail(BFD_ERR_FORMAT, "%s: %s is not chunked as format 1 requires", s->path, name);
+  uint64_t grid[5], per_sample = 1;
+  for (int j = 1; j < nd; j++) {
+    if (cd[j] == 0) return bfdi_fail(BFD_ERR_FORMAT, "%s: %s has a zero chunk extent", s->path, name);
+    grid[j] = (dims[j] + cd[j] - 1) / cd[j];
+    per_sample *= grid[j];
+  }
+  uint8_t *buf = NULL;
+  size_t cap = 0;
+  bfd_status st = BFD_OK;
+  for (uint64_t r = 0; r < per_sample && st == BFD_OK; r++) {
+    hsize_t off[5] = {i, 0, 0, 0, 0};
+    uint64_t rest = r;
+    for (int j = nd - 1; j >= 1; j--) {
+      off[j] = (rest % grid[j]) * cd[j];
+      rest /= grid[j];
+    }
+    bfdi_h5_lock();
+    /* The index's own size: H5Dget_chunk_storage_size reports the nominal
+     * size for unfiltered datasets, which sealed chunks exceed. */
+    hsize_t n = 0;
+    uint32_t mask = 0;
+    unsigned fmask = 0;
+    haddr_t addr = HADDR_UNDEF;
+    if (H5Dget_chunk_info_by_coord(d, off, &fmask, &addr, &n) < 0 || addr == HADDR_UNDEF || n > s->file_size) {
+      st = bfdi_h5_fail("%s: %s: chunk %llu of sample %llu is missing or larger than the file", s->path, name,
+                        (unsigned long long)r, (unsigned long long)i);
+    } else if (n > cap) {
+      free(buf);
+      cap = (size_t)n;
+      buf = malloc(cap);
+      if (!buf) st = bfdi_fail(BFD_ERR_NOMEM, "out of memory for a %zu-byte chunk", cap);
+    }
+    if (st == BFD_OK && n > 0 && H5Dread_chunk(d, H5P_DEFAULT, off, &mask, buf) < 0)
+      st = bfdi_h5_fail("%s: %s: reading chunk %llu of sample %llu", s->path, name, (unsigned long long)r,
+                        (unsigned long long)i);
+    bfdi_h5_unlock();
+    if (st == BFD_OK) st = fn(r, per_sample, buf, (size_t)n, mask, user);
+  }
+  free(buf);
+  return st;
+}
 
 uint64_t bfdi_shard_record_offset(bfd_shard *s, uint64_t i, int label) {
   uint64_t off = UINT64_MAX;

@@ -9,6 +9,7 @@
 
 #include "biofeed/shard.h"
 #include "core/checksum.h"
+#include "core/secure.h"
 
 typedef struct bfdi_seq_shard {
   uint64_t n;
@@ -18,6 +19,7 @@ typedef struct bfdi_seq_shard {
   const char *const *names;  /* n, NUL-terminated */
   const uint8_t *qual;       /* NULL, or offsets[n] bytes parallel to data */
   const char *alphabet;      /* "dna", "rna", "protein" or "any" */
+  const bfdi_key *key;       /* not NULL: a restricted shard, every record sealed with it */
 } bfdi_seq_shard;
 
 typedef struct bfdi_img_shard {
@@ -32,6 +34,7 @@ typedef struct bfdi_img_shard {
   const uint32_t *label_crc; /* n when labels */
   const int64_t *classes;    /* NULL, or n */
   int compress_level;        /* 0: none; 1..12: deflate (libdeflate level) + shuffle */
+  const bfdi_key *key;       /* not NULL: a restricted shard, every stored chunk sealed with it */
 } bfdi_img_shard;
 
 typedef struct bfdi_written {

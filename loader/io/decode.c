@@ -2,7 +2,9 @@
  * (inflate with libdeflate, unshuffle, fletcher32 check), tiles and row runs
  * placed into the output, CRC32C checked. Scratch buffers grow only while
  * the largest chunk has not been seen yet, so a warm decoder does not
- * allocate. */
+ * allocate. Sealed records and chunks of restricted shards are opened
+ * (XChaCha20-Poly1305) before their filters are undone, into scratch that a
+ * secure decoder keeps in locked memory. */
 #include "io/decode.h"
 
 #include <libdeflate.h>
@@ -11,16 +13,21 @@
 
 #include "core/checksum.h"
 
+#define N_SCRATCH 4
+
 struct bfdi_decoder {
   struct libdeflate_decompressor *z;
-  uint8_t *buf[3]; /* 0, 1: filter stages; 2: a decoded chunk before it is placed */
-  size_t cap[3];
+  uint8_t *buf[N_SCRATCH]; /* 0, 1: filter stages; 2: a decoded chunk before it is placed; 3: an opened seal */
+  size_t cap[N_SCRATCH];
+  int secure;              /* scratch is locked memory */
+  bfd_status scratch_st;   /* why the last scratch() failed */
 };
 
-bfd_status bfdi_decoder_create(bfdi_decoder **out) {
+static bfd_status create(bfdi_decoder **out, int secure) {
   *out = NULL;
   bfdi_decoder *d = calloc(1, sizeof *d);
   if (!d) return bfdi_fail(BFD_ERR_NOMEM, "out of memory for a decoder");
+  d->secure = secure;
   d->z = libdeflate_alloc_decompressor();
   if (!d->z) {
     free(d);
@@ -30,21 +37,69 @@ bfd_status bfdi_decoder_create(bfdi_decoder **out) {
   return BFD_OK;
 }
 
+bfd_status bfdi_decoder_create(bfdi_decoder **out) { return create(out, 0); }
+bfd_status bfdi_decoder_create_secure(bfdi_decoder **out) { return create(out, 1); }
+
+static void drop(bfdi_decoder *d, int i) {
+  if (d->secure) bfdi_secure_free(d->buf[i], d->cap[i]);
+  else free(d->buf[i]);
+  d->buf[i] = NULL;
+  d->cap[i] = 0;
+}
+
 void bfdi_decoder_free(bfdi_decoder *d) {
   if (!d) return;
   libdeflate_free_decompressor(d->z);
-  for (int i = 0; i < 3; i++) free(d->buf[i]);
+  for (int i = 0; i < N_SCRATCH; i++) drop(d, i);
   free(d);
 }
 
+/* NULL with the reason in the thread's message and d->scratch_st. */
 static uint8_t *scratch(bfdi_decoder *d, int i, size_t n) {
-  if (d->cap[i] >= n) return d->buf[i];
-  uint8_t *b = malloc(n ? n : 1);
+  if (d->cap[i] >= n && d->buf[i]) return d->buf[i];
+  void *b = NULL;
+  if (d->secure) {
+    d->scratch_st = bfdi_secure_alloc(n, "decoding restricted records", &b);
+  } else {
+    b = malloc(n ? n : 1);
+    d->scratch_st = b ? BFD_OK : bfdi_fail(BFD_ERR_NOMEM, "out of memory for %zu bytes of decoding scratch", n);
+  }
   if (!b) return NULL;
-  free(d->buf[i]);
+  drop(d, i);
   d->buf[i] = b;
   d->cap[i] = n;
   return b;
+}
+
+/* Opens a sealed piece (n stored bytes at file offset `offset`: segment or
+ * chunk `piece` of the `pieces` of `record`) into scratch 3; *plain gets the
+ * n - BFDI_SEAL_OVERHEAD decrypted bytes. */
+static bfd_status unseal(bfdi_decoder *d, const bfdi_extents *x, bfdi_part part, uint64_t record, uint64_t piece,
+                         uint64_t pieces, const uint8_t *in, uint64_t n, uint64_t offset, const uint8_t **plain) {
+  static const int seal_part[] = {[BFDI_PART_DATA] = 0, [BFDI_PART_LABEL] = BFDI_SEAL_LABEL,
+                                  [BFDI_PART_QUALITY] = BFDI_SEAL_QUALITY};
+  int sp = part == BFDI_PART_DATA ? (x->kind == BFD_KIND_SEQUENCE ? BFDI_SEAL_SEQ : BFDI_SEAL_IMAGE) : seal_part[part];
+  const char *what = part == BFDI_PART_QUALITY ? "quality" : part == BFDI_PART_LABEL ? "label" : "data";
+  if (!x->key)
+    return bfdi_fail(BFD_ERR_INVALID_ARG, "%s: restricted shard (key id %s) read without its key: give the key file "
+                     "(security.key_file in the job config, or BIOFEED_KEY_FILE)", x->path, x->key_id);
+  uint8_t *out = n >= BFDI_SEAL_OVERHEAD ? scratch(d, 3, n - BFDI_SEAL_OVERHEAD) : NULL;
+  if (n >= BFDI_SEAL_OVERHEAD && !out) return d->scratch_st;
+  const bfdi_seal_at at = {sp, record, piece, pieces};
+  if (out && bfdi_unseal(x->key, x->shard_id, &at, in, n, out) == 0) {
+    *plain = out;
+    return BFD_OK;
+  }
+  /* a wrong key is the caller's mistake, not damage: on_corrupt: skip must not hide it */
+  if (strcmp(x->key_id, x->key->id) != 0)
+    return bfdi_fail(BFD_ERR_INVALID_ARG, "%s: record %llu (%s, stored at byte offset %llu): authentication failed: the "
+                     "shard is sealed with key id %s but the key file %s has key id %s; give the right key file",
+                     x->path, (unsigned long long)record, what, (unsigned long long)offset, x->key_id, x->key->path,
+                     x->key->id);
+  return bfdi_fail(BFD_ERR_CORRUPT, "%s: record %llu (%s, stored at byte offset %llu): authentication failed with the "
+                   "right key (id %s): its stored bytes were altered, moved from another record or shard, or "
+                   "damaged; check it with `biofeed verify --key-file` and restore or re-pack the shard", x->path,
+                   (unsigned long long)record, what, (unsigned long long)offset, x->key_id);
 }
 
 /* HDF5's Fletcher-32: sums of big-endian 16-bit words, an odd last byte as
@@ -118,6 +173,13 @@ static bfd_status chunk_fail(const bfdi_extents *x, const bfdi_array *a, uint64_
 
 bfd_status bfdi_decode_chunk(bfdi_decoder *d, const bfdi_extents *x, const bfdi_array *a, uint64_t chunk,
                              const uint8_t *in, uint64_t n, uint32_t mask, uint8_t *out) {
+  if (x->restricted) {
+    /* Chunks of a shard's sample never span samples: chunk k is chunk k % per_sample of sample k / per_sample. */
+    uint64_t per_sample = x->n_records && a->n_ext >= x->n_records ? a->n_ext / x->n_records : 1;
+    bfdi_part part = a == &x->label ? BFDI_PART_LABEL : BFDI_PART_DATA;
+    BFD_TRY(unseal(d, x, part, chunk / per_sample, chunk % per_sample, per_sample, in, n, a->ext[chunk].offset, &in));
+    n -= BFDI_SEAL_OVERHEAD;
+  }
   int last = -1; /* the last filter to undo writes straight into out */
   for (int k = 0; k < a->n_filters; k++)
     if (!(mask & (1u << k))) {
@@ -149,7 +211,7 @@ bfd_status bfdi_decode_chunk(bfdi_decoder *d, const bfdi_extents *x, const bfdi_
     if (a->filters[k] == BFDI_FILTER_SHUFFLE && len > (k == last ? a->chunk_bytes : room))
       return chunk_fail(x, a, chunk, "larger than a chunk");
     uint8_t *dst = k == last ? out : scratch(d, next, room);
-    if (!dst) return bfdi_fail(BFD_ERR_NOMEM, "out of memory decoding a %zu-byte chunk", room);
+    if (!dst) return d->scratch_st;
     if (a->filters[k] == BFDI_FILTER_DEFLATE) {
       size_t got = 0, cap = k == last ? a->chunk_bytes : room;
       enum libdeflate_result r = libdeflate_zlib_decompress(d->z, cur, len, dst, cap, &got);
@@ -222,6 +284,11 @@ static bfd_status decode_chunked(bfdi_decoder *d, const bfdi_readplan *p, const 
       to[j] = o[j] + a->chunk[j] < p->hi[j] ? o[j] + a->chunk[j] : p->hi[j];
     }
     if (q->len == 0) {
+      /* Every chunk of a restricted shard is sealed: one missing was removed. */
+      if (p->x->restricted)
+        return bfdi_fail(BFD_ERR_CORRUPT, "%s: record %llu (%s): chunk %llu is missing from a restricted shard, whose "
+                         "every chunk is sealed; the shard was altered: restore or re-pack it", p->x->path,
+                         (unsigned long long)p->record, a->name, (unsigned long long)q->chunk);
       place(a, from, to, NULL, o, a->chunk, out, p->lo, ext);
       continue;
     }
@@ -229,7 +296,7 @@ static bfd_status decode_chunked(bfdi_decoder *d, const bfdi_readplan *p, const 
     if (p->n == 1 && a->chunk_bytes == p->out_bytes)
       return bfdi_decode_chunk(d, p->x, a, q->chunk, stage + q->at, q->len, q->mask, out);
     uint8_t *c = scratch(d, 2, a->chunk_bytes);
-    if (!c) return bfdi_fail(BFD_ERR_NOMEM, "out of memory for a %llu-byte chunk", (unsigned long long)a->chunk_bytes);
+    if (!c) return d->scratch_st;
     BFD_TRY(bfdi_decode_chunk(d, p->x, a, q->chunk, stage + q->at, q->len, q->mask, c));
     place(a, from, to, c, o, a->chunk, out, p->lo, ext);
   }
@@ -268,12 +335,32 @@ static bfd_status decode_contiguous(const bfdi_readplan *p, const uint8_t *stage
   return BFD_OK;
 }
 
+/* A window of a sealed sequence record: each segment it covers opened,
+ * and its part of the window copied out. */
+static bfd_status decode_sealed_window(bfdi_decoder *d, const bfdi_readplan *p, const uint8_t *stage, uint8_t *out) {
+  if (p->n == 0) return BFD_OK; /* an empty window */
+  const bfdi_piece *q = &p->pieces[0];
+  const uint64_t seg = BFDI_SEAL_SEGMENT + BFDI_SEAL_OVERHEAD, len = p->x->rec[p->record].length;
+  const uint64_t lo = p->lo[0], hi = p->hi[0];
+  for (uint64_t g = q->chunk, at = 0; at < q->len; g++, at += seg) {
+    uint64_t first = g * BFDI_SEAL_SEGMENT, m = len - first < BFDI_SEAL_SEGMENT ? len - first : BFDI_SEAL_SEGMENT;
+    const uint8_t *plain;
+    BFD_TRY(unseal(d, p->x, p->part, p->record, g, bfdi_seal_segments(len), stage + q->at + at,
+                   m + BFDI_SEAL_OVERHEAD, q->offset + at, &plain));
+    uint64_t from = first > lo ? first : lo, to = first + m < hi ? first + m : hi;
+    if (to > from) memcpy(out + (from - lo), plain + (from - first), to - from);
+  }
+  return BFD_OK;
+}
+
 bfd_status bfdi_decode_plan(bfdi_decoder *d, const bfdi_readplan *p, const uint8_t *stage, void *out) {
+  if (!p->a && p->x->restricted) return decode_sealed_window(d, p, stage, out);
   if (p->a) {
     bfd_status st = p->a->chunked ? decode_chunked(d, p, stage, out) : decode_contiguous(p, stage, out);
     /* a chunk's message names the chunk; the record is what the reader asked for */
     if (st != BFD_OK) return bfdi_wrap(st, "record %llu", (unsigned long long)p->record);
   }
+  if (p->x->restricted) return BFD_OK;
   int known = 0;
   uint32_t want = p->whole ? bfdi_extents_crc(p->x, p->part, p->record, &known) : 0;
   if (!known) return BFD_OK;

@@ -14,6 +14,9 @@
 typedef struct bfdi_decoder bfdi_decoder;
 
 bfd_status bfdi_decoder_create(bfdi_decoder **out);
+/* A decoder for restricted shards: its scratch, which holds decrypted and
+ * inflated bytes, is locked memory (never swapped, zeroed when freed). */
+bfd_status bfdi_decoder_create_secure(bfdi_decoder **out);
 void bfdi_decoder_free(bfdi_decoder *d);
 
 /* One stored chunk of a (n bytes, filter mask as stored) into out, which
@@ -23,7 +26,10 @@ bfd_status bfdi_decode_chunk(bfdi_decoder *d, const bfdi_extents *x, const bfdi_
 
 /* Turns the bytes a plan's pieces read (in stage, or already in out when
  * the plan is direct) into the record in out (p->out_bytes). A CRC32C
- * mismatch is BFD_ERR_CORRUPT naming the shard, record and byte offset. */
+ * mismatch is BFD_ERR_CORRUPT naming the shard, record and byte offset. In
+ * a restricted shard each sealed record or chunk is authenticated and
+ * decrypted first (a failure is BFD_ERR_CORRUPT naming the shard, record
+ * and key ids) and the tag stands in for the CRC. */
 bfd_status bfdi_decode_plan(bfdi_decoder *d, const bfdi_readplan *p, const uint8_t *stage, void *out);
 
 #endif

@@ -32,6 +32,7 @@ typedef struct bfdi_io_opts {
    * the ring when the kernel allows it; it must outlive the engine. */
   const struct iovec *buffers;
   size_t n_buffers;
+  int secure;               /* readers (read.h): decode into locked scratch, for restricted data */
 } bfdi_io_opts;
 
 /* dst is congruent to offset modulo 4096 and the 4096-aligned window around

@@ -407,9 +407,11 @@ static bfd_status shard_tables(bfdi_extents *x, bfd_shard *s, bfd_shard_info *in
   BFD_TRY(bfd_shard_info_get(s, info));
   x->kind = info->kind;
   x->n_records = info->n_records;
-  if (info->restricted)
-    return bfdi_fail(BFD_ERR_UNSUPPORTED, "%s: the shard is restricted (encrypted); this biofeed cannot read it",
-                     x->path);
+  if (info->restricted) {
+    x->restricted = 1;
+    snprintf(x->key_id, sizeof x->key_id, "%s", info->key_id);
+    memcpy(x->shard_id, bfdi_shard_id(s), BFDI_SHARD_ID_BYTES);
+  }
   BFD_TRY(copy_u32(bfdi_shard_crc(s), x->n_records, &x->crc));
   if (info->kind == BFD_KIND_IMAGE) {
     if (info->has_labels) BFD_TRY(copy_u32(bfdi_shard_label_crc(s), x->n_records, &x->label_crc));
@@ -420,7 +422,9 @@ static bfd_status shard_tables(bfdi_extents *x, bfd_shard *s, bfd_shard_info *in
   if (!x->rec)
     return bfdi_fail(BFD_ERR_NOMEM, "%s: out of memory for %llu record extents", x->path,
                      (unsigned long long)x->n_records);
-  for (uint64_t i = 0; i < x->n_records; i++) x->rec[i].length = off[i + 1] - off[i];
+  /* bfd_shard_open checked that sealed records are whole sealed segments. */
+  for (uint64_t i = 0; i < x->n_records; i++)
+    x->rec[i].length = x->restricted ? bfdi_unsealed_size(off[i + 1] - off[i]) : off[i + 1] - off[i];
   return BFD_OK;
 }
 

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "biofeed/shard.h"
+#include "core/secure.h"
 
 #define BFDI_MAX_RANK 5
 
@@ -71,9 +72,18 @@ typedef struct bfdi_extents {
   /* images and user datasets */
   bfdi_array data;
   bfdi_array label;    /* label.ext is NULL without /label/data */
-  /* CRC32C per record (shards only; NULL otherwise) */
+  /* CRC32C per record (shards only; NULL otherwise); in a restricted shard
+   * of the stored (sealed) bytes, which the AEAD tag supersedes on reads */
   uint32_t *crc;
   uint32_t *label_crc;
+  /* Restricted shards (docs/SECURITY.md): every record (sequences) or
+   * stored chunk (images) is sealed; rec[i].length is the plaintext length,
+   * the stored record being bfdi_sealed_size() of it. key is set by
+   * whoever opened the table, before any read; reads without it fail. */
+  int restricted;
+  char key_id[24];
+  uint8_t shard_id[BFDI_SHARD_ID_BYTES];
+  const bfdi_key *key;
 } bfdi_extents;
 
 /* A biofeed shard (docs/FORMAT.md). */

@@ -45,7 +45,7 @@ bfd_status bfdi_reader_create(const bfdi_io_opts *o, bfdi_reader **out) {
   if (!r) return bfdi_fail(BFD_ERR_NOMEM, "out of memory for a reader");
   r->max_files = o->max_files ? o->max_files : 64;
   bfd_status st = bfdi_io_create(o, &r->io);
-  if (st == BFD_OK) st = bfdi_decoder_create(&r->dec);
+  if (st == BFD_OK) st = o->secure ? bfdi_decoder_create_secure(&r->dec) : bfdi_decoder_create(&r->dec);
   if (st != BFD_OK) {
     bfdi_reader_free(r);
     return st;

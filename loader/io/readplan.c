@@ -134,7 +134,8 @@ static bfd_status plan_chunked(bfdi_readplan *p) {
   }
   uint32_t all = a->n_filters ? (1u << a->n_filters) - 1 : 0;
   const bfdi_piece *q = &p->pieces[0];
-  if (p->n == 1 && a->chunk_bytes == p->out_bytes && q->len == p->out_bytes && (q->mask & all) == all)
+  if (p->n == 1 && !p->x->restricted && a->chunk_bytes == p->out_bytes && q->len == p->out_bytes &&
+      (q->mask & all) == all)
     p->direct = 1;
   return BFD_OK;
 }
@@ -199,6 +200,19 @@ bfd_status bfdi_readplan_window(bfdi_readplan *p, const bfdi_extents *x, bfdi_pa
   p->direct = 1;
   p->out_bytes = hi - lo;
   uint64_t base = part == BFDI_PART_DATA ? e->offset : x->qual_base + (e->offset - x->data_base);
+  if (x->restricted) {
+    /* Sealed segments authenticate only whole: stage those the window
+     * covers, the decoder opens them and cuts the window. */
+    p->direct = 0;
+    if (hi > lo) {
+      const uint64_t seg = BFDI_SEAL_SEGMENT + BFDI_SEAL_OVERHEAD, g0 = lo / BFDI_SEAL_SEGMENT;
+      const uint64_t g1 = (hi - 1) / BFDI_SEAL_SEGMENT, end = bfdi_sealed_size(e->length);
+      uint64_t to = (g1 + 1) * seg < end ? (g1 + 1) * seg : end;
+      BFD_TRY(push(p, e->file, base + g0 * seg, to - g0 * seg, 0, g0));
+    }
+    place(p);
+    return BFD_OK;
+  }
   if (hi > lo) BFD_TRY(push(p, e->file, base + lo, hi - lo, 0, 0));
   return BFD_OK;
 }

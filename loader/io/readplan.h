@@ -22,7 +22,7 @@ typedef struct bfdi_piece {
   uint64_t offset; /* in the file */
   uint64_t len;    /* bytes to read; 0: an unwritten chunk, filled with the fill value */
   uint64_t at;     /* where they land: in the staging buffer, or in the output when the plan is direct */
-  uint64_t chunk;  /* chunked arrays: the chunk's index in the extent table */
+  uint64_t chunk;  /* chunked arrays: the chunk's index in the extent table; sealed sequence records: the first segment */
   uint32_t file;
   uint32_t mask;
 } bfdi_piece;

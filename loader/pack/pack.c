@@ -294,6 +294,8 @@ static bfd_status write_manifest(bfdi_packer *p, const char *tmp) {
   cJSON_AddStringToObject(m, "kind", p->kind == BFD_KIND_SEQUENCE ? "sequence" : "image");
   cJSON_AddStringToObject(m, "tool_version", "biofeed " BFD_VERSION_STRING);
   cJSON_AddStringToObject(m, "command", p->o->command_line ? p->o->command_line : "bfd_pack()");
+  cJSON_AddStringToObject(m, "access", p->key ? "restricted" : "open");
+  if (p->key) cJSON_AddStringToObject(m, "key_id", p->key->id);
   cJSON_AddItemToObject(m, "options", cJSON_Parse(p->options_json));
   cJSON *schema = cJSON_AddObjectToObject(m, "schema");
   if (p->kind == BFD_KIND_SEQUENCE) {
@@ -416,6 +418,7 @@ static void packer_free(bfdi_packer *p) {
   free(p->inputs);
   free(p->options_json);
   bfdi_pack_image_free(p);
+  bfdi_key_free(p->key);
   pthread_mutex_destroy(&p->mu);
   pthread_cond_destroy(&p->cv);
 }
@@ -444,7 +447,8 @@ bfd_status bfd_pack(const bfd_pack_options *o, const char *const *inputs, size_t
   p.t0 = bfdi_now();
   pthread_mutex_init(&p.mu, NULL);
   pthread_cond_init(&p.cv, NULL);
-  bfd_status st = collect_inputs(&p, inputs, n_inputs);
+  bfd_status st = o->key_file ? bfdi_key_load(o->key_file, "the pack's key file", &p.key) : BFD_OK;
+  if (st == BFD_OK) st = collect_inputs(&p, inputs, n_inputs);
   if (st == BFD_OK) st = bfdi_mkdir_p(o->out_dir);
   if (st == BFD_OK && access(o->out_dir, W_OK) != 0)
     st = bfdi_fail_errno(errno, "%s: output directory is not writable (choose another -o)", o->out_dir);
@@ -476,4 +480,12 @@ bfd_status bfd_pack(const bfd_pack_options *o, const char *const *inputs, size_t
   if (summary) *summary = p.sum;
   packer_free(&p);
   return st;
+}
+
+bfd_status bfd_keygen(const char *path, char key_id[24]) {
+  if (!path || !key_id) return bfdi_fail(BFD_ERR_INVALID_ARG, "bfd_keygen: path and key_id must not be NULL");
+  char id[BFDI_KEY_ID_HEX];
+  BFD_TRY(bfdi_key_generate(path, id));
+  snprintf(key_id, 24, "%s", id);
+  return BFD_OK;
 }

@@ -269,7 +269,7 @@ static bfd_status flush_group(bfdi_packer *p, size_t gi) {
   j->job.bytes = j->n * (sample_bytes(g) + label_bytes(g));
   j->job.img = (bfdi_img_shard){j->n, g->dtype, g->ndim, {g->shape[0], g->shape[1], g->shape[2], g->shape[3]},
                                 j->data, j->crc, j->labels, g->label_dtype, j->lcrc, j->classes,
-                                p->o->compress_level};
+                                p->o->compress_level, NULL};
   if (!j->job.name || !j->job.provenance) {
     free(j->job.name);
     free(j->job.provenance);

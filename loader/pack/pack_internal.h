@@ -8,6 +8,7 @@
 
 #include "biofeed/pack.h"
 #include "core/checksum.h"
+#include "core/secure.h"
 #include "format/shard_write.h"
 
 typedef struct bfdi_input {
@@ -63,6 +64,7 @@ typedef struct bfdi_packer {
   double last_progress;
   uint64_t bytes_done;  /* input bytes of inputs already finished */
   int seq_quality;      /* sequences came from FASTQ */
+  bfdi_key *key;        /* restricted pack: every record sealed with it (o->key_file) */
   struct bfdi_img_state *img;
 } bfdi_packer;
 

@@ -92,7 +92,7 @@ static bfd_status submit(bfdi_packer *p, seq_job *s, uint64_t index) {
   }
   for (size_t i = 0; i < s->n; i++) s->name_ptrs[i] = s->names + s->name_off[i];
   s->job.seq = (bfdi_seq_shard){s->n, s->data, s->off, s->crc, s->name_ptrs, s->qual,
-                                bfd_alphabet_name(p->o->alphabet)};
+                                bfd_alphabet_name(p->o->alphabet), NULL};
   s->job.bytes = s->len;
   return bfdi_packer_submit(p, &s->job);
 }

@@ -22,6 +22,7 @@ static bfd_status write_job(bfdi_packer *p, bfdi_job *j) {
   char *tmp = bfdi_path_join(p->o->out_dir, tmp_name);
   if (!tmp) return bfdi_fail(BFD_ERR_NOMEM, "out of memory");
   bfdi_written w;
+  j->seq.key = j->img.key = p->key;
   bfd_status st = j->is_image ? bfdi_write_img_shard(tmp, &j->img, j->provenance, &w)
                               : bfdi_write_seq_shard(tmp, &j->seq, j->provenance, &w);
   if (st != BFD_OK) {

@@ -87,6 +87,7 @@ bfd_status bfdi_stage_decode(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s) {
   }
   if (bad >= 0) return bfdi_fail(bad_st, "%s", msg);
   if (any_corrupt) BFD_TRY(bfdi_skip_repair(p, w, s));
+  bfdi_security_count(p, s);
   if (p->src->kind == BFD_KIND_SEQUENCE && p->attempts > 1) {
     const long rows = (long)s->n;
     const int team = rows * p->attempts * p->job.seq.params.window >= PARALLEL_BYTES;

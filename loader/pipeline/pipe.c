@@ -107,6 +107,7 @@ static void destroy(bfdi_pipe *p) {
   free(p->tables);
   bfdi_sampler_destroy(p->plan_sampler);
   bfdi_sampler_destroy(p->api_sampler);
+  bfdi_security_close(p);
   bfdi_source_free(p->src);
   bfdi_dist_close(p);
   bfdi_job_free(&p->job);
@@ -119,6 +120,7 @@ static bfd_status setup(bfdi_pipe *p, const bfdi_dist_env *env) {
   BFD_TRY(choose_device(p));
   BFD_TRY(bfdi_dist_open(p, env));
   BFD_TRY(bfdi_source_open(&p->job, &p->src));
+  BFD_TRY(bfdi_security_open(p));
   BFD_TRY(check_job(p));
   BFD_TRY(make_sampler(p, &p->plan_sampler));
   BFD_TRY(make_sampler(p, &p->api_sampler));
@@ -438,6 +440,7 @@ void bfdi_pipe_unref(bfd_batch *b) {
   pthread_mutex_lock(&p->mu);
   int last = 0;
   if (--b->refs == 0) {
+    if (p->secure) bfdi_slot_scrub(p, b);
     b->in_flight = 0;
     p->held--;
     last = p->closed && p->held == 0;

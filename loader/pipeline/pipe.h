@@ -45,6 +45,8 @@ bfd_status bfdi_pipe_release(bfd_batch *b);
 
 bfd_status bfdi_pipe_steps(bfdi_pipe *p, uint64_t *steps);
 void bfdi_pipe_position(bfdi_pipe *p, uint32_t *epoch, uint64_t *step);
+/* The first restricted shard the job reads, or NULL (security.c). */
+const char *bfdi_pipe_restricted(const bfdi_pipe *p);
 bfd_status bfdi_pipe_state_save(bfdi_pipe *p, void *buf, size_t cap, size_t *len);
 /* Stops the threads (batches already taken stay valid) and moves to the
  * saved position; the next call to next starts from there. */

@@ -185,6 +185,9 @@ struct bfdi_pipe {
   /* lifetime: freed when closed and no slot is referenced */
   int closed;
   int held;
+  /* restricted data (security.c) */
+  int secure;            /* some shard is restricted: locked slot buffers, zeroed on release */
+  struct bfdi_security *sec;
 };
 
 /* Stage work on one slot (the slot is the caller's until it returns). */
@@ -223,6 +226,18 @@ void bfdi_skip_fini(bfdi_worker *w);
  * allocates the slots (slots.c). */
 bfd_status bfdi_slots_create(bfdi_pipe *p);
 void bfdi_slots_free(bfdi_pipe *p);
+
+/* Restricted data (security.c): after the source is open, gives every
+ * restricted shard the job's key (refusing the job without it, naming the
+ * key id), opens the audit log and writes a line per shard opened; counts
+ * the records each batch read; at close writes a line per shard with its
+ * count and lets the key go. */
+bfd_status bfdi_security_open(bfdi_pipe *p);
+void bfdi_security_count(bfdi_pipe *p, const bfdi_slot *s);
+void bfdi_security_close(bfdi_pipe *p);
+
+/* Zeroes a slot's buffers of decrypted bytes (p->secure: on release). */
+void bfdi_slot_scrub(bfdi_pipe *p, bfdi_slot *s);
 
 /* The output named name, or NULL. */
 const bfdi_out_desc *bfdi_out_find(const bfdi_pipe *p, const char *name);

@@ -28,7 +28,8 @@ bfd_status bfdi_worker_init(bfdi_pipe *p, bfdi_worker *w) {
   } else if (w->stage == S_DECODE) {
     w->dec = calloc(p->job.workers, sizeof *w->dec);
     if (!w->dec) return bfdi_fail(BFD_ERR_NOMEM, "out of memory");
-    for (; w->n_dec < p->job.workers; w->n_dec++) BFD_TRY(bfdi_decoder_create(&w->dec[w->n_dec]));
+    for (; w->n_dec < p->job.workers; w->n_dec++)
+      BFD_TRY(p->secure ? bfdi_decoder_create_secure(&w->dec[w->n_dec]) : bfdi_decoder_create(&w->dec[w->n_dec]));
     if (p->job.on_corrupt == BFDI_CORRUPT_SKIP) {
       w->corrupt = calloc(p->cap_rd ? p->cap_rd : 1, 1);
       if (!w->corrupt) return bfdi_fail(BFD_ERR_NOMEM, "out of memory");
@@ -117,7 +118,6 @@ bfd_status bfdi_stage_read(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s) {
   BFD_TRY(plan_reads(p, w, s, &nq));
   if (!bfdi_grow((void **)&w->ioq, &w->ioq_cap, nq ? nq : 1, sizeof *w->ioq))
     return bfdi_fail(BFD_ERR_NOMEM, "out of memory for %zu reads", nq);
-  const uint32_t align = bfdi_io_align(w->io);
   size_t m = 0;
   uint64_t bytes = 0;
   for (size_t j = 0; j < s->n_rd; j++) {
@@ -129,7 +129,7 @@ bfd_status bfdi_stage_read(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s) {
       BFD_TRY(file_slot(p, w, s->rd[j].shard->file_base + c->file, &slot));
       uint8_t *dst = pl->direct ? bfdi_rd_dst(s, &s->rd[j]) + c->at : s->stage_buf + s->stage_at[j] + c->at;
       w->ioq[m++] = (bfdi_io_req){.offset = c->offset, .len = c->len, .dst = dst, .tag = j, .file = slot,
-                                  .flags = !pl->direct && align > 1 ? BFDI_IO_ROOM : 0};
+                                  .flags = !pl->direct && pl->align > 1 ? BFDI_IO_ROOM : 0};
       bytes += c->len;
     }
   }

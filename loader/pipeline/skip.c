@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/grow.h"
+#include "core/secure.h"
 #include "pipeline/pipe_impl.h"
 
 void bfdi_skip_mark(bfdi_worker *w, size_t rd) { w->corrupt[rd] = 1; }
@@ -19,7 +20,10 @@ void bfdi_skip_mark(bfdi_worker *w, size_t rd) { w->corrupt[rd] = 1; }
 void bfdi_skip_fini(bfdi_worker *w) {
   bfdi_reader_free(w->repair);
   free(w->corrupt);
-  free(w->repair_buf);
+  if (w->p->secure)
+    bfdi_secure_free(w->repair_buf, w->repair_cap);
+  else
+    free(w->repair_buf);
   w->repair = NULL;
   w->corrupt = NULL;
   w->repair_buf = NULL;
@@ -60,13 +64,30 @@ static void count_corrupt(bfdi_slot *s, const bfdi_extents *x, uint64_t record, 
   s->faults.last_offset = offset;
 }
 
+/* Room for need bytes in w->repair_buf; restricted data is decrypted into
+ * it, so it is locked memory then (zeroed when replaced or freed). */
+static bfd_status repair_room(bfdi_pipe *p, bfdi_worker *w, size_t need) {
+  if (!p->secure) {
+    if (!bfdi_grow((void **)&w->repair_buf, &w->repair_cap, need, 1))
+      return bfdi_fail(BFD_ERR_NOMEM, "out of memory reading a %zu-byte replacement sample", need);
+    return BFD_OK;
+  }
+  if (need <= w->repair_cap) return BFD_OK;
+  void *b;
+  BFD_TRY(bfdi_secure_alloc(need, "a replacement sample (on_corrupt: skip)", &b));
+  bfdi_secure_free(w->repair_buf, w->repair_cap);
+  w->repair_buf = b;
+  w->repair_cap = need;
+  return BFD_OK;
+}
+
 /* Reads sample loc whole (data, and label when the job has labels) into
  * w->repair_buf: data first, then label. BFD_ERR_CORRUPT when it is corrupt
  * too; any other failure (an I/O error) stops the run. */
 static bfd_status read_candidate(bfdi_pipe *p, bfdi_worker *w, const bfdi_src_loc *loc, int labels,
                                  uint64_t *data_bytes, uint64_t *label_bytes) {
   if (!w->repair) {
-    bfdi_io_opts o = {.kind = p->job.engine, .queue_depth = 8, .direct = p->job.direct};
+    bfdi_io_opts o = {.kind = p->job.engine, .queue_depth = 8, .direct = p->job.direct, .secure = p->secure};
     BFD_TRY(bfdi_reader_create(&o, &w->repair));
   }
   bfdi_read q[2] = {{.x = loc->shard->x, .part = BFDI_PART_DATA, .record = loc->record, .hi = UINT64_MAX},
@@ -76,8 +97,7 @@ static bfd_status read_candidate(bfdi_pipe *p, bfdi_worker *w, const bfdi_src_lo
   BFD_TRY(bfdi_read_size(&q[0], data_bytes));
   if (labels) BFD_TRY(bfdi_read_size(&q[1], label_bytes));
   size_t need = (size_t)(*data_bytes + *label_bytes);
-  if (!bfdi_grow((void **)&w->repair_buf, &w->repair_cap, need ? need : 1, 1))
-    return bfdi_fail(BFD_ERR_NOMEM, "out of memory reading a %zu-byte replacement sample", need);
+  BFD_TRY(repair_room(p, w, need ? need : 1));
   q[0].dst = w->repair_buf;
   q[0].cap = (size_t)*data_bytes;
   q[1].dst = w->repair_buf + *data_bytes;

@@ -3,12 +3,16 @@
  * datasets), the ring length that memory_limit allows, and the allocation
  * of all of it up front. Large host buffers are anonymous mappings (page
  * aligned, committed only when touched); on the CUDA backend they are
- * pinned and every slot has its device copies. */
+ * pinned and every slot has its device copies. When a shard is restricted,
+ * the host buffers that hold decrypted bytes or what the ops made of them
+ * are locked memory, zeroed when a batch is released and when freed. */
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
+#include "core/secure.h"
 #include "gpu.h"
 #include "pipeline/pipe_impl.h"
 
@@ -158,6 +162,16 @@ static bfd_status size_buffers(bfdi_pipe *p) {
       p->raw_cap = mul(mul(rows, (size_t)p->attempts), cand) + 64;
     }
     p->cap_rd = rows * (size_t)p->attempts;
+    /* A read of a sealed record stages the segments its span covers (and
+     * rounds its staging up to at most a 4096-byte boundary); the decoder
+     * opens them. */
+    if (p->secure) {
+      uint64_t rd_span = p->attempts > 1 ? (uint64_t)sp->window + 2 * (uint64_t)sp->shift : span;
+      uint64_t segs = rd_span / BFDI_SEAL_SEGMENT + 2, whole = bfdi_sealed_size(src->max_record);
+      uint64_t staged = segs * (BFDI_SEAL_SEGMENT + BFDI_SEAL_OVERHEAD) < whole
+                            ? segs * (BFDI_SEAL_SEGMENT + BFDI_SEAL_OVERHEAD) : whole;
+      p->stage_cap = mul(p->cap_rd, (size_t)staged + 4096);
+    }
     p->work_cap = bfdk_seq_work_bytes((int64_t)p->max_batch);
     seq_outputs(p);
   } else {
@@ -217,33 +231,49 @@ static void unmap(void *m, size_t n) {
   if (m) munmap(m, n);
 }
 
-/* Host mappings of a slot, in order, with their sizes. */
+/* Host mappings of a slot, in order, with their sizes; plain: holds no
+ * decrypted bytes (the small per-row arrays, the sealed staging). */
 typedef struct host_bufs {
   void **ptr[7];
   size_t size[7];
+  int plain[7];
   int n;
 } host_bufs;
 
 static host_bufs host_of(bfdi_pipe *p, bfdi_slot *s, void **misc) {
   host_bufs h = {.n = 0};
-#define ADD(pp, sz)        \
+#define ADD(pp, sz, pl)        \
   h.ptr[h.n] = (void **)(pp); \
+  h.plain[h.n] = (pl);        \
   h.size[h.n++] = (sz);
-  ADD(misc, misc_of(p).total);
-  ADD(&s->in, p->in_cap);
-  ADD(&s->lab, p->lab_cap);
-  ADD(&s->raw, p->raw_cap);
-  ADD(&s->stage_buf, p->stage_cap);
-  ADD(&s->out, p->cuda ? 0 : p->out_bytes);
-  ADD(&s->work, p->cuda ? 0 : p->work_cap);
+  ADD(misc, misc_of(p).total, 1);
+  ADD(&s->in, p->in_cap, 0);
+  ADD(&s->lab, p->lab_cap, 0);
+  ADD(&s->raw, p->raw_cap, 0);
+  ADD(&s->stage_buf, p->stage_cap, 1);
+  ADD(&s->out, p->cuda ? 0 : p->out_bytes, 0);
+  ADD(&s->work, p->cuda ? 0 : p->work_cap, 0);
 #undef ADD
   return h;
+}
+
+static int locked(const bfdi_pipe *p, const host_bufs *h, int i) { return p->secure && !h->plain[i] && h->size[i]; }
+
+void bfdi_slot_scrub(bfdi_pipe *p, bfdi_slot *s) {
+  void *misc = s->refs_buf;
+  host_bufs h = host_of(p, s, &misc);
+  for (int i = 0; i < h.n; i++)
+    if (locked(p, &h, i) && *h.ptr[i]) sodium_memzero(*h.ptr[i], h.size[i]);
 }
 
 static bfd_status alloc_slot(bfdi_pipe *p, bfdi_slot *s) {
   void *misc = NULL;
   host_bufs h = host_of(p, s, &misc);
   for (int i = 0; i < h.n; i++) {
+    if (locked(p, &h, i)) {
+      BFD_TRY(bfdi_secure_alloc(h.size[i], "a batch buffer of restricted data", h.ptr[i]));
+      continue;
+    }
     *h.ptr[i] = map(h.size[i]);
     if (h.size[i] && !*h.ptr[i])
       return bfdi_fail(BFD_ERR_NOMEM, "cannot map %zu bytes for a batch buffer (memory_limit %llu)", h.size[i],
@@ -305,7 +335,10 @@ static void free_slot(bfdi_pipe *p, bfdi_slot *s) {
     s->work = NULL;
   }
 #endif
-  for (int i = 0; i < h.n; i++) unmap(*h.ptr[i], h.size[i]);
+  for (int i = 0; i < h.n; i++) {
+    if (locked(p, &h, i)) bfdi_secure_free(*h.ptr[i], h.size[i]);
+    else unmap(*h.ptr[i], h.size[i]);
+  }
   if (s->plans)
     for (size_t j = 0; j < p->cap_rd; j++) bfdi_readplan_free(&s->plans[j]);
   free(s->plans);
