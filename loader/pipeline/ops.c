@@ -133,7 +133,7 @@ bfd_status bfdi_stage_ops(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s) {
 #if BFD_CUDA
   if (p->cuda) BFD_TRY(bfdk_gpu_stream_wait(p->compute_stream, s->ev_up));
 #endif
-  if (!p->cuda) omp_set_num_threads(team_for(p, s));
+  if (!p->cuda) omp_set_num_threads(p->whole ? 1 : team_for(p, s));
   BFD_TRY(p->src->kind == BFD_KIND_SEQUENCE ? seq_ops(p, s) : img_ops(p, s));
   s->bytes[S_OPS] = batch_bytes(p, s);
 #if BFD_CUDA

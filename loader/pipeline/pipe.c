@@ -3,7 +3,10 @@
  * granularity, so the lock is taken a few times per batch and never held
  * while a stage works. Each stage takes slots in sequence order; a stage
  * with several threads (read) may finish them out of order, and the next
- * stage still takes them in order. */
+ * stage still takes them in order. In whole-batch mode (CPU backend, small
+ * batches or io.workers 1) there is one kind of thread: it plans the next
+ * batch under the lock, in order, and runs the other stages on it unlocked,
+ * in parallel with the other threads' batches. */
 #include "pipeline/pipe_impl.h"
 
 #include <omp.h>
@@ -112,6 +115,20 @@ static void destroy(bfdi_pipe *p) {
   free(p);
 }
 
+/* Host bytes of a slot below which a batch costs about as much as handing
+ * it from thread to thread four times (mutex, condition variable, a
+ * context switch on a busy CPU and cold caches each time). */
+#define WHOLE_BATCH_BYTES (4u << 20)
+
+/* Whole-batch mode, the CPU backend's choice when the stages' hand-overs
+ * cost as much as their work (small batches), or when every stage runs on
+ * one thread anyway (io.workers 1: no OpenMP team to share a batch): each
+ * thread then runs batches from plan to ready, io.workers + 1 batches at a
+ * time, with no OpenMP teams, so no thread spins waiting for a team. */
+static int whole_batches(const bfdi_pipe *p) {
+  return !p->cuda && (p->job.workers == 1 || p->host_slot_bytes <= WHOLE_BATCH_BYTES);
+}
+
 static bfd_status setup(bfdi_pipe *p) {
   BFD_TRY(choose_device(p));
   BFD_TRY(bfdi_source_open(&p->job, &p->src));
@@ -138,6 +155,7 @@ static bfd_status setup(bfdi_pipe *p) {
   }
 #endif
   BFD_TRY(bfdi_slots_create(p));
+  p->whole = whole_batches(p);
   return BFD_OK;
 }
 
@@ -168,11 +186,14 @@ bfd_status bfdi_pipe_create(bfdi_job *job, uint32_t rank, uint32_t world, bfdi_p
 /* A stage with next to nothing to do runs on the thread that finished the
  * stage before it, right after it: a hand-over between threads costs more
  * than such a stage does. Upload is empty on the CPU backend; batch only
- * counts the outputs. */
-static int inline_stage(const bfdi_pipe *p, int k) { return k == S_BATCH || (k == S_UPLOAD && !p->cuda); }
+ * counts the outputs. In whole-batch mode every stage after plan does. */
+static int inline_stage(const bfdi_pipe *p, int k) {
+  return p->whole ? k > S_PLAN : k == S_BATCH || (k == S_UPLOAD && !p->cuda);
+}
 
 static int stage_threads(const bfdi_pipe *p, int k) {
   if (inline_stage(p, k)) return 0;
+  if (p->whole) return (int)p->job.workers + 1;
   return k == S_READ ? (int)p->job.readers : 1;
 }
 
@@ -258,6 +279,7 @@ static void *stage_main(void *arg) {
   bfdi_pipe *p = w->p;
   const int k = w->stage;
   if (k == S_DECODE || k == S_OPS) omp_set_num_threads((int)p->job.workers);
+  if (w->whole) omp_set_num_threads(1);
   bfd_status ist = bfdi_worker_init(p, w);
   pthread_mutex_lock(&p->mu);
   if (ist != BFD_OK) record_error(p, p->next[k], ist, bfd_last_error());
@@ -277,13 +299,15 @@ static void *stage_main(void *arg) {
     if (k > S_PLAN) wake(p, prev_threaded(p, k)); /* its queue has room again */
     bfd_status st = BFD_OK;
     for (int j = k; st == BFD_OK && (j == k || (j < S_READY && inline_stage(p, j))); j++) {
+      /* whole batches: plans follow the sampler, one after another in order */
+      const int locked = w->whole && j == S_PLAN;
       if (j != k) p->next[j]++;
-      pthread_mutex_unlock(&p->mu);
+      if (!locked) pthread_mutex_unlock(&p->mu);
       double t0 = now();
       s->bytes[j] = 0;
       st = STAGE_FNS[j](p, w, s);
       double dt = now() - t0;
-      pthread_mutex_lock(&p->mu);
+      if (!locked) pthread_mutex_lock(&p->mu);
       p->acc[j].busy += dt;
       if (st == BFD_OK) {
         s->stage = j + 1;
@@ -317,6 +341,7 @@ static bfd_status start(bfdi_pipe *p) {
       bfdi_worker *w = &p->workers[p->n_workers];
       w->p = p;
       w->stage = k;
+      w->whole = p->whole;
       if (pthread_create(&w->thread, NULL, stage_main, w) != 0) {
         record_error(p, p->cons_seq, BFD_ERR_NOMEM, "cannot start a pipeline thread");
         return BFD_OK;

@@ -107,6 +107,7 @@ typedef struct bfdi_stage_acc {
 typedef struct bfdi_worker {
   bfdi_pipe *p;
   int stage;
+  int whole;            /* runs every stage of its batches (p->whole) */
   pthread_t thread;
   /* read */
   bfdi_io *io;
@@ -132,6 +133,9 @@ struct bfdi_pipe {
   uint32_t max_batch;
   size_t cap_rd;
   int attempts;          /* sequences: N-rejection candidates per sample (1: none) */
+  /* CPU backend: each batch runs every stage on one of io.workers + 1
+   * threads (batches too small to hand over, or single-threaded stages) */
+  int whole;
   /* outputs */
   bfdi_out_desc outs[MAX_OUTPUTS];
   size_t n_outs;
