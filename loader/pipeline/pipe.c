@@ -121,12 +121,14 @@ static void destroy(bfdi_pipe *p) {
 #define WHOLE_BATCH_BYTES (4u << 20)
 
 /* Whole-batch mode, the CPU backend's choice when the stages' hand-overs
- * cost as much as their work (small batches), or when every stage runs on
- * one thread anyway (io.workers 1: no OpenMP team to share a batch): each
- * thread then runs batches from plan to ready, io.workers + 1 batches at a
- * time, with no OpenMP teams, so no thread spins waiting for a team. */
+ * cost as much as their work (small batches), or when the ring has a slot
+ * for each of io.workers + 1 threads besides the consumer's (prefetch >=
+ * io.workers + 1): each thread then runs batches from plan to ready, one
+ * batch per thread at a time, with no OpenMP team, so no thread spins
+ * waiting for a team and the cores share no batch. With more cores than
+ * slots, the stages run on their own threads with OpenMP teams instead. */
 static int whole_batches(const bfdi_pipe *p) {
-  return !p->cuda && (p->job.workers == 1 || p->host_slot_bytes <= WHOLE_BATCH_BYTES);
+  return !p->cuda && (p->host_slot_bytes <= WHOLE_BATCH_BYTES || p->job.workers + 1 <= p->job.prefetch);
 }
 
 static bfd_status setup(bfdi_pipe *p) {
@@ -156,6 +158,7 @@ static bfd_status setup(bfdi_pipe *p) {
 #endif
   BFD_TRY(bfdi_slots_create(p));
   p->whole = whole_batches(p);
+  p->team_spare = (int)p->job.workers - 1;
   return BFD_OK;
 }
 
@@ -278,8 +281,6 @@ static void *stage_main(void *arg) {
   bfdi_worker *w = arg;
   bfdi_pipe *p = w->p;
   const int k = w->stage;
-  if (k == S_DECODE || k == S_OPS) omp_set_num_threads((int)p->job.workers);
-  if (w->whole) omp_set_num_threads(1);
   bfd_status ist = bfdi_worker_init(p, w);
   pthread_mutex_lock(&p->mu);
   if (ist != BFD_OK) record_error(p, p->next[k], ist, bfd_last_error());
@@ -323,6 +324,22 @@ static void *stage_main(void *arg) {
   pthread_mutex_unlock(&p->mu);
   bfdi_worker_fini(w);
   return NULL;
+}
+
+int bfdi_team_take(bfdi_pipe *p, int want) {
+  if (want <= 1) return 1;
+  pthread_mutex_lock(&p->mu);
+  int extra = want - 1 < p->team_spare ? want - 1 : p->team_spare;
+  p->team_spare -= extra;
+  pthread_mutex_unlock(&p->mu);
+  return 1 + extra;
+}
+
+void bfdi_team_give(bfdi_pipe *p, int team) {
+  if (team <= 1) return;
+  pthread_mutex_lock(&p->mu);
+  p->team_spare += team - 1;
+  pthread_mutex_unlock(&p->mu);
 }
 
 /* Under p->mu. */

@@ -136,6 +136,9 @@ struct bfdi_pipe {
   /* CPU backend: each batch runs every stage on one of io.workers + 1
    * threads (batches too small to hand over, or single-threaded stages) */
   int whole;
+  /* OpenMP threads that decode's and the ops' teams may add to their own
+   * stage threads, together (io.workers - 1; under mu) */
+  int team_spare;
   /* outputs */
   bfdi_out_desc outs[MAX_OUTPUTS];
   size_t n_outs;
@@ -185,6 +188,13 @@ bfd_status bfdi_stage_decode(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s);
 bfd_status bfdi_stage_upload(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s);
 bfd_status bfdi_stage_ops(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s);
 bfd_status bfdi_stage_batch(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s);
+
+/* A team of up to want threads for one batch of a stage: the stage's own
+ * thread and what the spare threads allow, so that decode and the ops
+ * together never run more than io.workers + 1 threads, and no OpenMP
+ * thread spins on a core another stage needs. Give it back after. */
+int bfdi_team_take(bfdi_pipe *p, int want);
+void bfdi_team_give(bfdi_pipe *p, int team);
 
 /* Per-thread state of the read and decode stages. */
 bfd_status bfdi_worker_init(bfdi_pipe *p, bfdi_worker *w);
