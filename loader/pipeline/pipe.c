@@ -3,10 +3,10 @@
  * granularity, so the lock is taken a few times per batch and never held
  * while a stage works. Each stage takes slots in sequence order; a stage
  * with several threads (read) may finish them out of order, and the next
- * stage still takes them in order. In whole-batch mode (CPU backend, small
- * batches or io.workers 1) there is one kind of thread: it plans the next
- * batch under the lock, in order, and runs the other stages on it unlocked,
- * in parallel with the other threads' batches. */
+ * stage still takes them in order. In whole-batch mode (CPU backend: small
+ * batches, or a ring slot for every thread) there is one kind of thread: it
+ * plans the next batch under the lock, in order, and runs the other stages
+ * on it unlocked, in parallel with the other threads' batches. */
 #include "pipeline/pipe_impl.h"
 
 #include <omp.h>
