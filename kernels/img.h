@@ -45,6 +45,10 @@ typedef struct bfdk_img_batch {
   void *out_labels;          /* [B, (Z,) Y, X] when labels */
 } bfdk_img_batch;
 
+/* Threads of the CPU backend's resampling pass at most: each has a row
+ * buffer in the workspace, so a batch allocates nothing. */
+#define BFDK_IMG_CPU_TEAM 64
+
 /* Where each part of the workspace lives (byte offsets), and what runs. */
 typedef struct bfdk_img_plan {
   bfdk_img_dims dims;
@@ -56,6 +60,8 @@ typedef struct bfdk_img_plan {
   int64_t src_chunks, out_chunks, lab_chunks, nodes;
   size_t off_gidx, off_samples, off_cstat, off_fg, off_hist, off_radix, off_partials, off_pstat, off_fgcount, off_nodes,
       off_blur, off_x, off_y;
+  size_t off_rows;    /* CPU backend: BFDK_IMG_CPU_TEAM row buffers (the CUDA backend leaves them unused) */
+  int64_t row_floats; /* one row buffer: C output rows and the elastic field along x */
   size_t work_bytes;
   int out_ndim;         /* 4 or 5 */
   int64_t out_shape[5]; /* the shape of out */
@@ -76,6 +82,7 @@ typedef struct bfdk_img_views {
   float *blur;
   float *x;
   float *y;
+  float *rows;
 } bfdk_img_views;
 
 static inline bfdk_img_views bfdk_img_carve(const bfdk_img_plan *pl, void *work) {
@@ -94,6 +101,7 @@ static inline bfdk_img_views bfdk_img_carve(const bfdk_img_plan *pl, void *work)
   v.blur = (float *)(w + pl->off_blur);
   v.x = (float *)(w + pl->off_x);
   v.y = (float *)(w + pl->off_y);
+  v.rows = (float *)(w + pl->off_rows);
   return v;
 }
 

@@ -9,8 +9,7 @@
 # env: BUILD (default build), BENCH_VENV (default $BUILD/bench-venv),
 #      RUNS (3), GENOME_MBP (8), PROTEINS (20000), IMAGES (256), VOLUMES (4),
 #      WORKLOADS (all), STEPS_DNA1K STEPS_DNA32K STEPS_PROT STEPS_2D STEPS_3D,
-#      AU_STEPS (4), AU_STEP_S (0.323 * 14 / CPUs), RESULTS (bench/results),
-#      OMP_WAIT_POLICY (passive).
+#      AU_STEPS (4), AU_STEP_S (0.323 * 14 / CPUs), RESULTS (bench/results).
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -62,8 +61,4 @@ pack img --h5-dataset /images "$DATA/src/images-$IMAGES.h5"
 pack vol --h5-dataset /images "$DATA/src/volumes-$VOLUMES.h5"
 
 [[ ${BENCH_PREPARE_ONLY:-0} == 1 ]] && exit 0
-# Passive OpenMP waiting: with the default (spinning) policy the ops stage's
-# OpenMP team keeps every core busy between batches and starves the reader
-# and decoder threads on a small machine (see bench/README.md).
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 OMP_NUM_THREADS=${OMP_NUM_THREADS:-$(nproc)} "$VENV/bin/python" bench/e2e/bench.py run "$DATA" "$RESULTS"

@@ -4,11 +4,13 @@
  * batches, each timed on its own). The overlap works when the pipeline runs
  * at (nearly) the slowest stage's rate: the ratio column.
  *
- *   bench_loader [-n BATCHES] CONFIG...
+ *   bench_loader [-n BATCHES] [-r ROUNDS] CONFIG...
  *
  * Prints one markdown row per config; a config whose data is missing gets a
  * row saying so. Page cache warm: every measured pass follows a warm-up pass
- * over the same batches. */
+ * over the same batches. Each round measures the stages alone and then the
+ * pipeline, back to back, so that both see about the same load on a shared
+ * machine; the row is the round with the median ratio (ROUNDS, default 3). */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,14 +87,32 @@ static int serial(const char *cfg, uint64_t n, double stage_s[6]) {
   return st == BFD_OK ? 0 : fail(cfg, "serial run");
 }
 
+#define MAX_ROUNDS 15
+
+typedef struct round {
+  run r;
+  double stage_s[6];
+  int slow;
+  double rate, alone;
+} round;
+
+static int cmp_ratio(const void *a, const void *b) {
+  const round *x = a, *y = b;
+  double u = x->rate / x->alone, v = y->rate / y->alone;
+  return (u > v) - (u < v);
+}
+
 int main(int argc, char **argv) {
   uint64_t n = 100;
+  int rounds = 3;
   int c;
-  while ((c = getopt(argc, argv, "n:")) != -1) {
+  while ((c = getopt(argc, argv, "n:r:")) != -1) {
     if (c == 'n') {
       n = strtoull(optarg, NULL, 10);
+    } else if (c == 'r' && atoi(optarg) >= 1 && atoi(optarg) <= MAX_ROUNDS) {
+      rounds = atoi(optarg);
     } else {
-      fprintf(stderr, "usage: %s [-n BATCHES] CONFIG...\n", argv[0]);
+      fprintf(stderr, "usage: %s [-n BATCHES] [-r ROUNDS (1..%d)] CONFIG...\n", argv[0], MAX_ROUNDS);
       return 2;
     }
   }
@@ -103,18 +123,30 @@ int main(int argc, char **argv) {
   int bad = 0;
   for (int i = optind; i < argc; i++) {
     const char *cfg = argv[i];
-    run warm, r;
-    double stage_s[6];
-    if (pipelined(cfg, n, &warm) || serial(cfg, n, stage_s) || pipelined(cfg, n, &r)) {
+    run warm;
+    round rd[MAX_ROUNDS];
+    int failed = pipelined(cfg, n, &warm);
+    for (int k = 0; k < rounds && !failed; k++) {
+      round *o = &rd[k];
+      failed = serial(cfg, n, o->stage_s) || pipelined(cfg, n, &o->r);
+      if (failed) break;
+      o->slow = 0;
+      for (int s = 1; s < 6; s++)
+        if (o->stage_s[s] > o->stage_s[o->slow]) o->slow = s;
+      /* the pipelined rate counts from the first batch: opening is reported apart */
+      o->rate = (double)(o->r.batches - 1) / (o->r.total_s - o->r.first_s);
+      o->alone = (double)n / o->stage_s[o->slow];
+    }
+    if (failed) {
       bad = 1;
       continue;
     }
-    int slow = 0;
-    for (int k = 1; k < 6; k++)
-      if (stage_s[k] > stage_s[slow]) slow = k;
-    /* the pipelined rate counts from the first batch: opening is reported apart */
-    double steady = r.total_s - r.first_s;
-    double rate = (double)(r.batches - 1) / steady, alone = (double)n / stage_s[slow];
+    qsort(rd, (size_t)rounds, sizeof *rd, cmp_ratio);
+    const round *m = &rd[rounds / 2];
+    const run r = m->r;
+    const double *stage_s = m->stage_s;
+    const int slow = m->slow;
+    const double rate = m->rate, alone = m->alone;
     const char *base = strrchr(cfg, '/') ? strrchr(cfg, '/') + 1 : cfg;
     char tok[32] = "";
     if (r.tokens) snprintf(tok, sizeof tok, "%.0f", (double)r.tokens / r.total_s);

@@ -10,6 +10,7 @@
  * vectorize), it calls the same functions in the same order as the
  * per-voxel kernel. */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #if defined(__SSE2__)
@@ -382,29 +383,19 @@ static void resample_row(const ctx *x, int64_t b, int64_t oz, int64_t oy, float 
   }
 }
 
-static bfd_status resample(const ctx *x) {
+static void resample(const ctx *x) {
   const bfdk_img_dims *d = x->d;
   int64_t rows = (int64_t)d->B * d->out[0] * d->out[1];
-  int failed = 0;
-#pragma omp parallel
+  int team = omp_get_max_threads() < BFDK_IMG_CPU_TEAM ? omp_get_max_threads() : BFDK_IMG_CPU_TEAM;
+#pragma omp parallel num_threads(team)
   {
-    float *tmp = malloc(sizeof(float) * (size_t)(d->C * d->out[2] + d->enodes[2] * 3));
-    if (!tmp) {
-#pragma omp atomic write
-      failed = 1;
-    }
+    float *tmp = x->w.rows + (size_t)omp_get_thread_num() * (size_t)x->pl->row_floats;
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < rows; r++) {
-      if (!tmp) continue;
       int64_t oy = r % d->out[1], oz = (r / d->out[1]) % d->out[0], b = r / (d->out[1] * d->out[0]);
       resample_row(x, b, oz, oy, tmp, tmp + d->C * d->out[2]);
     }
-    free(tmp);
   }
-  if (failed)
-    return bfdi_fail(BFD_ERR_NOMEM, "image ops: out of memory for a row buffer of %lld floats",
-                     (long long)(d->C * d->out[2]));
-  return BFD_OK;
 }
 
 /* ---- intensity stages after the pass ------------------------------------------------------ */
@@ -506,7 +497,7 @@ bfd_status bfdk_img_run_cpu(const bfdk_img_spec *sp, const bfdk_img_batch *bt, v
   stats(&x);
   foreground(&x);
   draws(&x);
-  BFD_TRY(resample(&x));
+  resample(&x);
   if (!x.dst_final) stages(&x);
   return BFD_OK;
 }

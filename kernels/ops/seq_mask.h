@@ -31,14 +31,18 @@ BFD_OP int32_t bfd_seq_mlm_picked(const bfdk_seq_params *p, bfd_rng_key kmlm, bf
   return 0;
 }
 
-/* What a picked token with original id becomes. */
-BFD_OP int32_t bfd_seq_mlm_replace(const bfdk_seq_params *p, const int32_t *tab, bfd_rng_key kmlm, int64_t pos,
-                                   int32_t id) {
-  philox4x32_ctr_t r = bfd_rng4(kmlm, (uint32_t)pos);
+/* What a picked token with original id becomes, given the position's draw
+ * r = bfd_rng4(kmlm, pos) (the one that picked it). */
+BFD_OP int32_t bfd_seq_mlm_replace_draw(const bfdk_seq_params *p, const int32_t *tab, philox4x32_ctr_t r, int32_t id) {
   float u = bfd_u01(r.v[1]);
   if (u < p->mlm_mask) return p->mask_id;
   if (u < p->mlm_mask + p->mlm_random) return tab[p->ord_off + (int32_t)bfd_below(r.v[2], (uint32_t)p->n_ord)];
   return id;
+}
+
+BFD_OP int32_t bfd_seq_mlm_replace(const bfdk_seq_params *p, const int32_t *tab, bfd_rng_key kmlm, int64_t pos,
+                                   int32_t id) {
+  return bfd_seq_mlm_replace_draw(p, tab, bfd_rng4(kmlm, (uint32_t)pos), id);
 }
 
 #endif

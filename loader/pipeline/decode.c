@@ -62,7 +62,8 @@ bfd_status bfdi_stage_decode(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s) {
   char msg[1024] = "";
   memset(&s->faults, 0, sizeof s->faults);
   if (skip) memset(w->corrupt, 0, (size_t)n);
-#pragma omp parallel for num_threads(w->n_dec) schedule(dynamic, 4) if (w->n_dec > 1 && worth_a_team(s))
+  int team = w->n_dec > 1 && worth_a_team(s) ? bfdi_team_take(p, (int)w->n_dec) : 1;
+#pragma omp parallel for num_threads(team) schedule(dynamic, 4) if (team > 1)
   for (long j = 0; j < n; j++) {
     const bfdi_readplan *pl = &s->plans[j];
     if (pl->direct && !pl->whole) continue; /* a window read in place: nothing to undo or check */
@@ -85,14 +86,17 @@ bfd_status bfdi_stage_decode(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s) {
       }
     }
   }
+  bfdi_team_give(p, team);
   if (bad >= 0) return bfdi_fail(bad_st, "%s", msg);
   if (any_corrupt) BFD_TRY(bfdi_skip_repair(p, w, s));
   bfdi_security_count(p, s);
   if (p->src->kind == BFD_KIND_SEQUENCE && p->attempts > 1) {
     const long rows = (long)s->n;
-    const int team = rows * p->attempts * p->job.seq.params.window >= PARALLEL_BYTES;
-#pragma omp parallel for num_threads(w->n_dec) schedule(static) if (team)
+    const int big = w->n_dec > 1 && rows * p->attempts * p->job.seq.params.window >= PARALLEL_BYTES;
+    team = big ? bfdi_team_take(p, (int)w->n_dec) : 1;
+#pragma omp parallel for num_threads(team) schedule(static) if (team > 1)
     for (long b = 0; b < rows; b++) choose_window(p, s, (uint32_t)b);
+    bfdi_team_give(p, team);
   }
   s->bytes[S_DECODE] = s->in_used + s->lab_used;
   return BFD_OK;

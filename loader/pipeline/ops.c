@@ -131,12 +131,14 @@ static uint64_t batch_bytes(const bfdi_pipe *p, const bfdi_slot *s) {
 }
 
 bfd_status bfdi_stage_ops(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s) {
-  (void)w;
 #if BFD_CUDA
   if (p->cuda) BFD_TRY(bfdk_gpu_stream_wait(p->compute_stream, s->ev_up));
 #endif
-  if (!p->cuda) omp_set_num_threads(team_for(p, s));
-  if (!bfdi_dist_skip_ops(p)) BFD_TRY(p->src->kind == BFD_KIND_SEQUENCE ? seq_ops(p, s) : img_ops(p, s));
+  const int team = p->cuda || w->whole ? 1 : bfdi_team_take(p, team_for(p, s));
+  if (!p->cuda) omp_set_num_threads(team);
+  bfd_status st = bfdi_dist_skip_ops(p) ? BFD_OK : p->src->kind == BFD_KIND_SEQUENCE ? seq_ops(p, s) : img_ops(p, s);
+  bfdi_team_give(p, team);
+  BFD_TRY(st);
   s->bytes[S_OPS] = batch_bytes(p, s);
 #if BFD_CUDA
   if (p->cuda) {

@@ -3,7 +3,10 @@
  * granularity, so the lock is taken a few times per batch and never held
  * while a stage works. Each stage takes slots in sequence order; a stage
  * with several threads (read) may finish them out of order, and the next
- * stage still takes them in order. */
+ * stage still takes them in order. In whole-batch mode (CPU backend: small
+ * batches, or a ring slot for every thread) there is one kind of thread: it
+ * plans the next batch under the lock, in order, and runs the other stages
+ * on it unlocked, in parallel with the other threads' batches. */
 #include "pipeline/pipe_impl.h"
 
 #include <omp.h>
@@ -116,6 +119,24 @@ static void destroy(bfdi_pipe *p) {
   free(p);
 }
 
+/* Host bytes of a slot below which a batch costs about as much as handing
+ * it from thread to thread four times (mutex, condition variable, a
+ * context switch on a busy CPU and cold caches each time). */
+#define WHOLE_BATCH_BYTES (4u << 20)
+
+/* Whole-batch mode, the CPU backend's choice when the stages' hand-overs
+ * cost as much as their work (small batches), or when the ring has a slot
+ * for each of io.workers + 1 threads besides the consumer's (prefetch >=
+ * io.workers + 1): each thread then runs batches from plan to ready, one
+ * batch per thread at a time, with no OpenMP team, so no thread spins
+ * waiting for a team and the cores share no batch. With more cores than
+ * slots, the stages run on their own threads with OpenMP teams instead.
+ * Not in broadcast and exchange modes: their collectives run in step order
+ * on the stage threads. */
+static int whole_batches(const bfdi_pipe *p) {
+  return !p->cuda && !p->dist && (p->host_slot_bytes <= WHOLE_BATCH_BYTES || p->job.workers + 1 <= p->job.prefetch);
+}
+
 static bfd_status setup(bfdi_pipe *p, const bfdi_dist_env *env) {
   BFD_TRY(choose_device(p));
   BFD_TRY(bfdi_dist_open(p, env));
@@ -145,6 +166,8 @@ static bfd_status setup(bfdi_pipe *p, const bfdi_dist_env *env) {
   }
 #endif
   BFD_TRY(bfdi_slots_create(p));
+  p->whole = whole_batches(p);
+  p->team_spare = (int)p->job.workers - 1;
   return bfdi_dist_slots(p);
 }
 
@@ -186,13 +209,15 @@ bfd_status bfdi_pipe_create_env(bfdi_job *job, const bfdi_dist_env *env, bfdi_pi
 /* A stage with next to nothing to do runs on the thread that finished the
  * stage before it, right after it: a hand-over between threads costs more
  * than such a stage does. Upload is empty on the CPU backend; batch only
- * counts the outputs. */
+ * counts the outputs. In whole-batch mode every stage after plan does. */
 static int inline_stage(const bfdi_pipe *p, int k) {
+  if (p->whole) return k > S_PLAN;
   return k == S_BATCH || (k == S_UPLOAD && !p->cuda && !(p->dist && p->dist->mode == BFDI_DIST_EXCHANGE));
 }
 
 static int stage_threads(const bfdi_pipe *p, int k) {
   if (inline_stage(p, k)) return 0;
+  if (p->whole) return (int)p->job.workers + 1;
   return k == S_READ ? (int)p->job.readers : 1;
 }
 
@@ -273,11 +298,24 @@ static void record_error(bfdi_pipe *p, uint64_t seq, bfd_status st, const char *
   snprintf(p->err_msg, sizeof p->err_msg, "%s", msg);
 }
 
+/* Whole batches: while its thread runs the other stages of a batch, a stage
+ * waits, for input on the stages before it and for room on those after, as
+ * it would on threads of its own; so the stats still name the stage that
+ * costs the most. Under p->mu. */
+static void whole_waits(bfdi_pipe *p, const double spent[N_STAGES]) {
+  double before = 0.0, total = 0.0;
+  for (int j = 0; j < N_STAGES; j++) total += spent[j];
+  for (int j = 0; j < N_STAGES; j++) {
+    p->acc[j].wait_in += before;
+    p->acc[j].wait_out += total - before - spent[j];
+    before += spent[j];
+  }
+}
+
 static void *stage_main(void *arg) {
   bfdi_worker *w = arg;
   bfdi_pipe *p = w->p;
   const int k = w->stage;
-  if (k == S_DECODE || k == S_OPS) omp_set_num_threads((int)p->job.workers);
   bfd_status ist = bfdi_worker_init(p, w);
   pthread_mutex_lock(&p->mu);
   if (ist != BFD_OK) record_error(p, p->next[k], ist, bfd_last_error());
@@ -288,23 +326,28 @@ static void *stage_main(void *arg) {
       double t0 = now();
       pthread_cond_wait(&p->cv[k], &p->mu);
       double dt = now() - t0;
-      if (why == WAIT_IN)
-        p->acc[k].wait_in += dt;
-      else
-        p->acc[k].wait_out += dt;
+      for (int j = w->whole ? 0 : k; j < (w->whole ? N_STAGES : k + 1); j++) /* whole: every stage waits */
+        if (why == WAIT_IN)
+          p->acc[j].wait_in += dt;
+        else
+          p->acc[j].wait_out += dt;
     }
     if (p->stop) break;
     if (k > S_PLAN) wake(p, prev_threaded(p, k)); /* its queue has room again */
     bfd_status st = BFD_OK;
+    double spent[N_STAGES] = {0};
     for (int j = k; st == BFD_OK && (j == k || (j < S_READY && inline_stage(p, j))); j++) {
+      /* whole batches: plans follow the sampler, one after another in order */
+      const int locked = w->whole && j == S_PLAN;
       if (j != k) p->next[j]++;
-      pthread_mutex_unlock(&p->mu);
+      if (!locked) pthread_mutex_unlock(&p->mu);
       double t0 = now();
       s->bytes[j] = 0;
       st = STAGE_FNS[j](p, w, s);
       double dt = now() - t0;
-      pthread_mutex_lock(&p->mu);
+      if (!locked) pthread_mutex_lock(&p->mu);
       p->acc[j].busy += dt;
+      spent[j] = dt;
       if (st == BFD_OK) {
         s->stage = j + 1;
         p->acc[j].records += s->n;
@@ -313,12 +356,29 @@ static void *stage_main(void *arg) {
         record_error(p, s->seq, st, bfd_last_error());
       }
     }
+    if (w->whole) whole_waits(p, spent);
     s->busy = 0;
     if (st == BFD_OK) wake(p, s->stage);
   }
   pthread_mutex_unlock(&p->mu);
   bfdi_worker_fini(w);
   return NULL;
+}
+
+int bfdi_team_take(bfdi_pipe *p, int want) {
+  if (want <= 1) return 1;
+  pthread_mutex_lock(&p->mu);
+  int extra = want - 1 < p->team_spare ? want - 1 : p->team_spare;
+  p->team_spare -= extra;
+  pthread_mutex_unlock(&p->mu);
+  return 1 + extra;
+}
+
+void bfdi_team_give(bfdi_pipe *p, int team) {
+  if (team <= 1) return;
+  pthread_mutex_lock(&p->mu);
+  p->team_spare += team - 1;
+  pthread_mutex_unlock(&p->mu);
 }
 
 /* Under p->mu. */
@@ -337,6 +397,7 @@ static bfd_status start(bfdi_pipe *p) {
       bfdi_worker *w = &p->workers[p->n_workers];
       w->p = p;
       w->stage = k;
+      w->whole = p->whole;
       if (pthread_create(&w->thread, NULL, stage_main, w) != 0) {
         record_error(p, p->cons_seq, BFD_ERR_NOMEM, "cannot start a pipeline thread");
         return BFD_OK;

@@ -4,8 +4,10 @@
  * stage before them), a ring of batch slots travelling through them in
  * order, bounded queues between the stages, and the consumer side (next,
  * release, state, position, stats) that the C API wraps. Decode and the CPU
- * ops run OpenMP teams of up to io.workers threads, smaller for batches too
- * small to share.
+ * ops run OpenMP teams that share io.workers threads, smaller for batches
+ * too small to share. On the CPU backend, when batches are small or the ring
+ * has a slot for each of io.workers + 1 threads, each of those threads runs
+ * whole batches through every stage instead (no hand-overs, no teams).
  *
  * Memory: every buffer is sized and allocated when the pipeline is created
  * (prefetch + 1 slots; the consumer may hold up to prefetch of them), so a

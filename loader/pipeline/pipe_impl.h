@@ -110,6 +110,7 @@ typedef struct bfdi_stage_acc {
 typedef struct bfdi_worker {
   bfdi_pipe *p;
   int stage;
+  int whole;            /* runs every stage of its batches (p->whole) */
   pthread_t thread;
   /* read */
   bfdi_io *io;
@@ -143,6 +144,12 @@ struct bfdi_pipe {
   uint32_t max_batch;
   size_t cap_rd;
   int attempts;          /* sequences: N-rejection candidates per sample (1: none) */
+  /* CPU backend: each batch runs every stage on one of io.workers + 1
+   * threads (batches too small to hand over, or single-threaded stages) */
+  int whole;
+  /* OpenMP threads that decode's and the ops' teams may add to their own
+   * stage threads, together (io.workers - 1; under mu) */
+  int team_spare;
   /* outputs */
   bfdi_out_desc outs[MAX_OUTPUTS];
   size_t n_outs;
@@ -206,6 +213,12 @@ void bfdi_plan_reset(bfdi_slot *s);
 void bfdi_plan_meta(bfdi_pipe *p, bfdi_slot *s, uint32_t b, const bfdi_sample_ref *r);
 bfd_status bfdi_plan_row(bfdi_pipe *p, bfdi_slot *s, uint32_t b, const bfdi_sample_ref *r);
 bfd_status bfdi_plan_done(bfdi_pipe *p, bfdi_slot *s);
+/* A team of up to want threads for one batch of a stage: the stage's own
+ * thread and what the spare threads allow, so that decode and the ops
+ * together never run more than io.workers + 1 threads, and no OpenMP
+ * thread spins on a core another stage needs. Give it back after. */
+int bfdi_team_take(bfdi_pipe *p, int want);
+void bfdi_team_give(bfdi_pipe *p, int team);
 
 /* Per-thread state of the read and decode stages. */
 bfd_status bfdi_worker_init(bfdi_pipe *p, bfdi_worker *w);

@@ -16,7 +16,7 @@
 #define MAX_OPEN 64
 
 bfd_status bfdi_worker_init(bfdi_pipe *p, bfdi_worker *w) {
-  if (w->stage == S_READ) {
+  if (w->stage == S_READ || w->whole) {
     bfdi_io_opts o = {.kind = p->job.engine, .queue_depth = p->job.queue_depth, .direct = p->job.direct,
                       .max_files = MAX_OPEN};
     BFD_TRY(bfdi_io_create(&o, &w->io));
@@ -25,10 +25,13 @@ bfd_status bfdi_worker_init(bfdi_pipe *p, bfdi_worker *w) {
     w->file_stamp = calloc(n ? n : 1, sizeof *w->file_stamp);
     if (!w->file_slot || !w->file_stamp) return bfdi_fail(BFD_ERR_NOMEM, "out of memory");
     for (uint32_t i = 0; i < n; i++) w->file_slot[i] = -1;
-  } else if (w->stage == S_DECODE) {
-    w->dec = calloc(p->job.workers, sizeof *w->dec);
+  }
+  if (w->stage == S_DECODE || w->whole) {
+    /* a whole-batch thread decodes on its own: the other threads run other batches */
+    const uint32_t n = w->whole ? 1 : p->job.workers;
+    w->dec = calloc(n, sizeof *w->dec);
     if (!w->dec) return bfdi_fail(BFD_ERR_NOMEM, "out of memory");
-    for (; w->n_dec < p->job.workers; w->n_dec++)
+    for (; w->n_dec < n; w->n_dec++)
       BFD_TRY(p->secure ? bfdi_decoder_create_secure(&w->dec[w->n_dec]) : bfdi_decoder_create(&w->dec[w->n_dec]));
     if (p->job.on_corrupt == BFDI_CORRUPT_SKIP) {
       w->corrupt = calloc(p->cap_rd ? p->cap_rd : 1, 1);

@@ -16,12 +16,6 @@ its `status` attribute names the status, e.g. "BFD_ERR_FORMAT".
 """
 import os
 
-# The pipeline's stages each run OpenMP teams; with libgomp's default
-# spin-waiting, idle team threads starve the other stages (measured 15-25x
-# slower on 2 cores). The setting is read once, when libgomp is first loaded,
-# so it must be in the environment before the extension is imported.
-os.environ.setdefault("OMP_WAIT_POLICY", "passive")
-
 from ._biofeed import Error, Tensor
 from ._biofeed import Loader as _CLoader
 from ._biofeed import version as _library_version

@@ -127,6 +127,9 @@ static void test_slow_consumer(void **state) {
   bfd_stage_stats st[6];
   bfd_loader_stats(l, st, 6, NULL);
   assert_true(st[0].wait_out_s > 0); /* the plan stage waited for the consumer */
+  /* batches this small run whole on one thread each: the ops waited with it */
+  assert_true(st[4].wait_out_s > 0);
+  assert_true(st[4].wait_in_s >= st[1].busy_s);
   bfd_loader_close(l);
   free(yaml);
   free(ds);

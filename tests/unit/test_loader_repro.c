@@ -59,6 +59,17 @@ static char *vol_yaml(fx *f, const char *extra) {
                 "image: {ops: [{crop: {size: [8, 48, 48]}}, {normalize: {mode: zscore}}]}\n%s\n", f->vol, extra);
 }
 
+/* Batches over 4 MiB (padded 16 x 128 x 128 crops, float32 with int64
+ * labels): with prefetch 1 and 2 workers the CPU backend runs each stage on
+ * its own thread with OpenMP teams; with prefetch 4, every batch on one
+ * thread. */
+static char *big_vol_yaml(fx *f, const char *extra) {
+  if (!f->vol) f->vol = tl_pack_images(f->dir, "vol", 10, 8, 64, 64, 3);
+  return tl_fmt("seed: 5\ndatasets: [{path: %s}]\nbatch_size: 6\nsampling: {drop_last: false}\nmemory_limit: 256M\n"
+                "image: {ops: [{crop: {size: [16, 128, 128], pad: reflect}}, {flip: {axes: [z, x]}},\n"
+                "  {normalize: {mode: zscore}}, {noise: {sigma: [0, 0.1]}}]}\n%s\n", f->vol, extra);
+}
+
 /* A sequence job with augmentation everywhere randomness can enter. */
 static char *seq_yaml(fx *f, const char *extra) {
   return tl_fmt("seed: 1234\ndatasets: [{path: %s}]\nbatch_size: 6\nsampling: {drop_last: false}\n"
@@ -111,6 +122,12 @@ static void test_threads_do_not_matter(void **state) {
   compare(*state, img_yaml, "device: cpu\nio: {workers: 1}\nprefetch: 1",
           "device: cpu\nio: {workers: 2, readers: 2, engine: pread}\nprefetch: 6", 8);
   compare(*state, vol_yaml, "device: cpu\nio: {workers: 1}", "device: cpu\nio: {workers: 2}", 4);
+}
+
+/* Whole batches on one thread each, or stage threads with OpenMP teams. */
+static void test_whole_batches_or_stages(void **state) {
+  compare(*state, big_vol_yaml, "device: cpu\nio: {workers: 1}\nprefetch: 4", "device: cpu\nio: {workers: 2}\nprefetch: 1",
+          5);
 }
 
 /* O_DIRECT reads (aligned staging, bounced windows) give the same batches. */
@@ -288,6 +305,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_same_config_twice),
       cmocka_unit_test(test_threads_do_not_matter),
+      cmocka_unit_test(test_whole_batches_or_stages),
       cmocka_unit_test(test_direct_io),
       cmocka_unit_test(test_cpu_equals_cuda),
       cmocka_unit_test(test_resume_exact),
