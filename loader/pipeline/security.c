@@ -81,6 +81,12 @@ bfd_status bfdi_security_open(bfdi_pipe *p) {
   }
   p->secure = first != NULL;
   if (first) {
+    /* those modes move decrypted records or batches over the interconnect */
+    if (p->job.dist_mode != BFDI_DIST_SHARD)
+      return bfdi_fail(BFD_ERR_UNSUPPORTED, "%s: dist.mode: %s would send decrypted records between ranks, and %s is "
+                       "restricted: use dist.mode: shard for restricted data (each rank decrypts only what it "
+                       "consumes)", p->job.file, p->job.dist_mode == BFDI_DIST_BROADCAST ? "broadcast" : "exchange",
+                       first->path);
     BFD_TRY(load_key(p, first));
     EACH_SHARD(p, sh) {
       if (sh->x->restricted) sh->x->key = p->sec->key;

@@ -329,8 +329,19 @@ static void test_no_key_and_wrong_key(void **state) {
   bfd_shard_info_get(s, &info);
   bfd_shard_close(s);
   unsetenv("BIOFEED_KEY_FILE");
-  char *y = seq_yaml(f->seq_r, "", "");
   bfd_loader *l = NULL;
+  /* broadcast and exchange would move decrypted records between ranks */
+  const char *modes[] = {"exchange", "broadcast, group_size: 1"};
+  for (size_t i = 0; i < 2; i++) {
+    char *dist = tl_fmt("security: {key_file: %s}\ndist: {mode: %s}", f->key, modes[i]);
+    char *yd = seq_yaml(f->seq_r, "", dist);
+    assert_int_equal(bfd_loader_open_string(yd, NULL, NULL, &l), BFD_ERR_UNSUPPORTED);
+    assert_non_null(strstr(bfd_last_error(), "dist.mode: shard"));
+    assert_non_null(strstr(bfd_last_error(), "seq-0000"));
+    free(yd);
+    free(dist);
+  }
+  char *y = seq_yaml(f->seq_r, "", "");
   assert_int_equal(bfd_loader_open_string(y, NULL, NULL, &l), BFD_ERR_INVALID_ARG);
   assert_null(l);
   assert_non_null(strstr(bfd_last_error(), info.key_id));
