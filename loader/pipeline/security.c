@@ -31,16 +31,22 @@ static const char *env(const char *name) {
     for (bfdi_src_shard *sh = (p)->src->ds[d_].shards;           \
          sh < (p)->src->ds[d_].shards + (p)->src->ds[d_].n_shards; sh++)
 
+/* A security: path from the config, else from the environment variable
+ * var (NULL: neither); origin says which, for messages. */
+static const char *config_or_env(const bfdi_job *j, const char *path, const char *key, unsigned long line,
+                                 const char *var, char origin[1024]) {
+  if (path) {
+    snprintf(origin, 1024, "%s (%s:%lu)", key, j->file, line);
+    return path;
+  }
+  snprintf(origin, 1024, "%s", var);
+  return env(var);
+}
+
 static bfd_status load_key(bfdi_pipe *p, const bfdi_extents *first) {
   const bfdi_job *j = &p->job;
   char origin[1024];
-  const char *path = j->key_file;
-  if (path) {
-    snprintf(origin, sizeof origin, "security.key_file (%s:%lu)", j->file, j->line_key_file);
-  } else {
-    path = env("BIOFEED_KEY_FILE");
-    snprintf(origin, sizeof origin, "BIOFEED_KEY_FILE");
-  }
+  const char *path = config_or_env(j, j->key_file, "security.key_file", j->line_key_file, "BIOFEED_KEY_FILE", origin);
   if (!path)
     return bfdi_fail(BFD_ERR_INVALID_ARG, "%s: restricted shard (encrypted with key id %s) and no key: give the key "
                      "file as security.key_file in %s or in the environment as BIOFEED_KEY_FILE", first->path,
@@ -51,13 +57,8 @@ static bfd_status load_key(bfdi_pipe *p, const bfdi_extents *first) {
 static bfd_status open_audit(bfdi_pipe *p) {
   const bfdi_job *j = &p->job;
   char origin[1024];
-  const char *path = j->audit_log;
-  if (path) {
-    snprintf(origin, sizeof origin, "security.audit_log (%s:%lu)", j->file, j->line_audit_log);
-  } else {
-    path = env("BIOFEED_AUDIT_LOG");
-    snprintf(origin, sizeof origin, "BIOFEED_AUDIT_LOG");
-  }
+  const char *path =
+      config_or_env(j, j->audit_log, "security.audit_log", j->line_audit_log, "BIOFEED_AUDIT_LOG", origin);
   if (!path) return BFD_OK;
   BFD_TRY(bfdi_audit_open(path, origin, &p->sec->audit));
   p->sec->reads = calloc(p->src->n_files ? p->src->n_files : 1, sizeof *p->sec->reads);

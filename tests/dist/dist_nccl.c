@@ -12,24 +12,7 @@
 #include <time.h>
 
 #include "dist/comm.h"
-
-#define CHECK(cond)                                                      \
-  do {                                                                   \
-    if (!(cond)) {                                                       \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-      exit(1);                                                           \
-    }                                                                    \
-  } while (0)
-
-#define OK(call)                                                                                     \
-  do {                                                                                               \
-    bfd_status st_ = (call);                                                                         \
-    if (st_ != BFD_OK) {                                                                             \
-      fprintf(stderr, "%s:%d: %s: %s: %s\n", __FILE__, __LINE__, #call, bfd_status_name(st_),         \
-              bfd_last_error());                                                                     \
-      exit(1);                                                                                       \
-    }                                                                                                \
-  } while (0)
+#include "check.h"
 
 static double now_s(void) {
   struct timespec t;
