@@ -4,7 +4,8 @@
  * window start (and shift) depends only on the record's length, so only the
  * window's bytes are read and the kernels then see each window as a whole
  * record. With N rejection (window.max_n_frac < 1) every candidate window is
- * read (with room for the shift) and the decode stage picks one. */
+ * planned (with room for the shift), the read stage reads the later ones of
+ * a row only when its first has too many Ns, and the decode stage picks one. */
 #include "gpu.h"
 #include "ops/seq_window.h"
 #include "pipeline/dist.h"
