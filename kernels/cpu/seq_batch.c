@@ -20,6 +20,40 @@
 
 size_t bfdk_seq_work_bytes(int64_t n) { return WORK_HEAD + (size_t)(n > 0 ? n : 0) * sizeof(bfdk_seq_plan); }
 
+/* N counting through a byte table of the N flag held in four registers:
+ * VBMI's two-register byte permutes look up 128 entries each, the byte's
+ * top bit picks between them. */
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi"))) static int64_t count_n_vbmi(const int32_t *tab,
+                                                                                   const uint8_t *src, int64_t n) {
+  uint8_t lut[256];
+  const __m512i flag = _mm512_set1_epi32(BFD_SEQ_F_N);
+  for (int i = 0; i < 256; i += 16) {
+    __mmask16 m = _mm512_test_epi32_mask(_mm512_loadu_si512((const void *)(tab + BFD_SEQ_TAB_FLAG + i)), flag);
+    _mm_storeu_si128((__m128i *)(lut + i), _mm_maskz_mov_epi8(m, _mm_set1_epi8(1)));
+  }
+  const __m512i t0 = _mm512_loadu_si512((const void *)lut), t1 = _mm512_loadu_si512((const void *)(lut + 64));
+  const __m512i t2 = _mm512_loadu_si512((const void *)(lut + 128)), t3 = _mm512_loadu_si512((const void *)(lut + 192));
+  int64_t c = 0;
+  for (int64_t i = 0; i < n; i += 64) {
+    __mmask64 in = n - i >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (n - i)) - 1;
+    __m512i x = _mm512_maskz_loadu_epi8(in, (const void *)(src + i));
+    __m512i r = _mm512_mask_blend_epi8(_mm512_movepi8_mask(x), _mm512_permutex2var_epi8(t0, x, t1),
+                                       _mm512_permutex2var_epi8(t2, x, t3));
+    c += __builtin_popcountll(_mm512_mask_test_epi8_mask(in, r, r));
+  }
+  return c;
+}
+#endif
+
+int64_t bfdk_seq_count_n_cpu(const int32_t *tables, const uint8_t *src, int64_t n) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (__builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vbmi"))
+    return count_n_vbmi(tables, src, n);
+#endif
+  return bfd_seq_count_n(tables, src, 0, n, 1);
+}
+
 static void plan_sample(const bfdk_seq_params *p, const int32_t *tab, const bfdk_seq_input *in, int64_t b,
                         bfdk_seq_plan *pl) {
   uint64_t rec = in->record ? in->record[b] : (uint64_t)b;
@@ -42,7 +76,7 @@ static void plan_sample(const bfdk_seq_params *p, const int32_t *tab, const bfdk
         break;
       }
       int64_t m = bfd_seq_window_bytes(p, s, len);
-      int64_t c = bfd_seq_count_n(tab, in->data + base + s, 0, m, 1);
+      int64_t c = bfdk_seq_count_n_cpu(tab, in->data + base + s, m);
       if (bfd_seq_n_ok(p, c, m)) {
         best = s;
         redraws = a;

@@ -14,7 +14,7 @@
 
 int64_t bfdi_seq_cand_n(const bfdi_pipe *p, const bfdi_slot *s, const bfdi_rd *rd, int64_t *span) {
   *span = bfd_seq_window_bytes(&p->job.seq.params, rd->cand, (int64_t)rd->len);
-  return bfd_seq_count_n(p->tables, s->raw + rd->dst + (uint64_t)rd->cand - rd->lo, 0, *span, 1);
+  return bfdk_seq_count_n_cpu(p->tables, s->raw + rd->dst + (uint64_t)rd->cand - rd->lo, *span);
 }
 
 static void choose_window(const bfdi_pipe *p, bfdi_slot *s, uint32_t b) {
