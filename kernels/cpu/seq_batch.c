@@ -269,8 +269,9 @@ static void mlm_row_tokens(const bfdk_seq_params *p, const int32_t *tab, bfd_rng
  * positions, the picks and replacements as lane masks, and ids and labels
  * each written once with streaming stores. u01 and its comparisons are exact
  * in float lanes (24-bit integers times 2^-24), so the bits are those of
- * mlm_row_tokens. Blocks that hold a special, the content's edges or the row's
- * end go position by position through the ops functions. */
+ * mlm_row_tokens. Blocks that hold a special or the content's edges take
+ * the content lanes' bytes with a masked load and blend the specials and
+ * padding in. */
 #if defined(__x86_64__) && defined(__GNUC__)
 #define SEQ_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
 
@@ -311,11 +312,15 @@ SEQ_AVX512 static __m512 u01_16(__m512i w) {
   return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(w, 8)), _mm512_set1_ps(1.0f / 16777216.0f));
 }
 
-/* Sixteen int32 lanes as int64 at dst (64-byte aligned when streaming). */
-SEQ_AVX512 static void put16(int64_t *dst, __m512i v, int stream) {
+/* Sixteen int32 lanes as int64 at dst, the lanes of `keep` only (the
+ * row's last block) or all of them (64-byte aligned when streaming). */
+SEQ_AVX512 static void put16(int64_t *dst, __m512i v, __mmask16 keep, int stream) {
   __m512i a = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(v));
   __m512i b = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(v, 1));
-  if (stream) {
+  if (keep != 0xFFFF) {
+    _mm512_mask_storeu_epi64((void *)dst, (__mmask8)keep, a);
+    _mm512_mask_storeu_epi64((void *)(dst + 8), (__mmask8)(keep >> 8), b);
+  } else if (stream) {
     _mm512_stream_si512((void *)dst, a);
     _mm512_stream_si512((void *)(dst + 8), b);
   } else {
@@ -324,26 +329,22 @@ SEQ_AVX512 static void put16(int64_t *dst, __m512i v, int stream) {
   }
 }
 
-/* Positions [pos, end) of the row, one by one. */
-static void char_mlm_tail(const bfdk_seq_params *p, const int32_t *tab, bfd_rng_key kmlm, const uint8_t *src,
-                          const bfdk_seq_plan *pl, int64_t pos, int64_t end, int64_t *row, int64_t *lab) {
-  const int64_t lo = p->begin_id >= 0;
-  for (; pos < end; pos++) {
-    int32_t kind = bfd_seq_pos_kind(p, pl, pos);
-    int64_t id, l = BFD_SEQ_IGNORE_LABEL;
-    if (kind == BFD_SEQ_POS_CONTENT) {
-      id = bfd_seq_fixed_id(p, tab, src, pl->n, pl->rc, pl->keep_off + pos - lo);
-      philox4x32_ctr_t r = bfd_rng4(kmlm, (uint32_t)pos);
-      if (bfd_u01(r.v[0]) < p->mlm_p) {
-        l = id;
-        id = bfd_seq_mlm_replace_draw(p, tab, r, (int32_t)id);
-      }
-    } else {
-      id = bfd_seq_frame_id(p, kind);
-    }
-    row[pos] = id;
-    lab[pos] = l;
-  }
+/* Lanes lo <= i < hi of 16 (0 <= lo <= hi <= 16). */
+static inline __mmask16 lanes(int64_t lo, int64_t hi) {
+  return (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+}
+
+/* Bytes of the content lanes [a, b) of block blk: lane i holds the byte of
+ * content token t0 + i - a in reading order. A masked load reads only those
+ * lanes' bytes, so its base may lie before the span: it is formed as an
+ * integer, never dereferenced outside the lanes. */
+SEQ_AVX512 static __m128i block_bytes(const uint8_t *src, int64_t n, int32_t rc, int64_t t0, int64_t a, int64_t b) {
+  if (!rc) return _mm_maskz_loadu_epi8(lanes(a, b), (const void *)((uintptr_t)src + (uintptr_t)(t0 - a)));
+  /* backwards: lane j of the reversed block reads byte low + j - (16 - b) */
+  const int64_t low = n - t0 - (b - a);
+  const __m128i reverse = _mm_setr_epi8(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+  __m128i r = _mm_maskz_loadu_epi8(lanes(16 - b, 16 - a), (const void *)((uintptr_t)src + (uintptr_t)(low - (16 - b))));
+  return _mm_shuffle_epi8(r, reverse);
 }
 
 SEQ_AVX512 static void char_mlm_row_avx512(const bfdk_seq_params *p, const int32_t *tab, bfd_rng_key kmlm,
@@ -355,30 +356,33 @@ SEQ_AVX512 static void char_mlm_row_avx512(const bfdk_seq_params *p, const int32
   const __m512 pick_p = _mm512_set1_ps(p->mlm_p), mask_p = _mm512_set1_ps(p->mlm_mask);
   const __m512 random_p = _mm512_set1_ps(p->mlm_mask + p->mlm_random);
   const __m512i ignore = _mm512_set1_epi32(BFD_SEQ_IGNORE_LABEL), mask_id = _mm512_set1_epi32(p->mask_id);
-  const __m512i pad = _mm512_set1_epi32(p->pad_id);
-  const __m128i reverse = _mm_setr_epi8(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-  int64_t blk = 0;
-  for (; blk + 16 <= width; blk += 16) {
+  const __m512i pad = _mm512_set1_epi32(p->pad_id), begin = _mm512_set1_epi32(p->begin_id);
+  const __m512i end = _mm512_set1_epi32(p->end_id);
+  for (int64_t blk = 0; blk < width; blk += 16) {
+    const __mmask16 keep = lanes(0, width - blk < 16 ? width - blk : 16);
     if (blk >= len) {
-      put16(row + blk, pad, stream);
-      put16(lab + blk, ignore, stream);
+      put16(row + blk, pad, keep, stream);
+      put16(lab + blk, ignore, keep, stream);
       continue;
     }
-    if (blk < lo || blk + 16 > hi) {
-      char_mlm_tail(p, tab, kmlm, src, pl, blk, blk + 16, row, lab);
-      continue;
+    /* content lanes [a, b); the begin token at lane 0 of block 0, the end token at hi */
+    const int64_t a = lo > blk ? (lo - blk < 16 ? lo - blk : 16) : 0;
+    const int64_t b = hi > blk ? (hi - blk < 16 ? hi - blk : 16) : 0;
+    const __mmask16 content = a < b ? lanes(a, b) : 0;
+    __m512i id = pad;
+    if (blk < lo) id = _mm512_mask_mov_epi32(id, lanes(0, a), begin);
+    if (p->end_id >= 0 && hi >= blk && hi < blk + 16) id = _mm512_mask_mov_epi32(id, lanes(hi - blk, hi - blk + 1), end);
+    if (content) {
+      __m128i bytes = block_bytes(src, pl->n, pl->rc, pl->keep_off + blk + a - lo, a, b);
+      id = _mm512_mask_i32gather_epi32(id, content, _mm512_cvtepu8_epi32(bytes), ids_tab, 4);
     }
-    const int64_t t0 = pl->keep_off + blk - lo;
-    __m128i bytes = pl->rc ? _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(src + pl->n - 16 - t0)), reverse)
-                           : _mm_loadu_si128((const __m128i *)(src + t0));
-    __m512i id = _mm512_i32gather_epi32(_mm512_cvtepu8_epi32(bytes), ids_tab, 4);
     __m512i w[4];
     rng_block16(kmlm, (uint32_t)blk, w);
-    __mmask16 pick = _mm512_cmp_ps_mask(u01_16(w[0]), pick_p, _CMP_LT_OQ);
+    __mmask16 pick = content & _mm512_cmp_ps_mask(u01_16(w[0]), pick_p, _CMP_LT_OQ);
     __m512 u = u01_16(w[1]);
     __mmask16 to_mask = pick & _mm512_cmp_ps_mask(u, mask_p, _CMP_LT_OQ);
     __mmask16 to_random = pick & (__mmask16)~to_mask & _mm512_cmp_ps_mask(u, random_p, _CMP_LT_OQ);
-    __m512i out = _mm512_mask_blend_epi32(to_mask, id, mask_id);
+    __m512i out = _mm512_mask_mov_epi32(id, to_mask, mask_id);
     if (to_random) {
       int32_t v[16];
       uint32_t r2[16];
@@ -390,10 +394,9 @@ SEQ_AVX512 static void char_mlm_row_avx512(const bfdk_seq_params *p, const int32
       }
       out = _mm512_loadu_si512((const void *)v);
     }
-    put16(row + blk, out, stream);
-    put16(lab + blk, _mm512_mask_blend_epi32(pick, ignore, id), stream);
+    put16(row + blk, out, keep, stream);
+    put16(lab + blk, _mm512_mask_mov_epi32(ignore, pick, id), keep, stream);
   }
-  char_mlm_tail(p, tab, kmlm, src, pl, blk, width, row, lab);
   if (stream) _mm_sfence();
 }
 

@@ -263,6 +263,8 @@ static void test_char_rows_match_ops(void **state) {
   (void)state;
   check_rows_against_ops("dna", "ACGTNacgtRY", 1000, 0);
   check_rows_against_ops("dna", "ACGTN", 203, 8);
+  check_rows_against_ops("hyenadna", "ACGTNacgtn", 300, 0);
+  check_rows_against_ops("hyenadna", "ACGTN", 77, 40);
   check_rows_against_ops("esm2", "LAGVSERTIDPKQNFYMHWCXBUZO", 256, 0);
   check_rows_against_ops("esm2", "LAGVSERTIDPKQNFYMHWC", 130, 24);
 }
