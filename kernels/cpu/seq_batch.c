@@ -262,16 +262,16 @@ static void mlm_row_tokens(const bfdk_seq_params *p, const int32_t *tab, bfd_rng
   }
 }
 
-/* Character rows with token MLM (the DNA and protein pretraining path) in
- * one pass over the row, 16 positions at a time in AVX-512 lanes: the ids by
- * a gather from the byte table (the reverse complement reads the bytes
- * backwards and takes the rc half of the table), the MLM draws for the 16
- * positions, the picks and replacements as lane masks, and ids and labels
- * each written once with streaming stores. u01 and its comparisons are exact
- * in float lanes (24-bit integers times 2^-24), so the bits are those of
- * mlm_row_tokens. Blocks that hold a special or the content's edges take
- * the content lanes' bytes with a masked load and blend the specials and
- * padding in. */
+/* Character rows, with token MLM (the DNA and protein pretraining path) or
+ * without, in one pass over the row, 16 positions at a time in AVX-512
+ * lanes: the ids by a gather from the byte table (the reverse complement
+ * reads the bytes backwards and takes the rc half of the table), the MLM
+ * draws for the 16 positions, the picks and replacements as lane masks, and
+ * ids and labels each written once with streaming stores. u01 and its
+ * comparisons are exact in float lanes (24-bit integers times 2^-24), so the
+ * bits are those of mlm_row_tokens. Blocks that hold a special or the
+ * content's edges take the content lanes' bytes with a masked load and blend
+ * the specials and padding in. */
 #if defined(__x86_64__) && defined(__GNUC__)
 #define SEQ_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
 
@@ -347,12 +347,13 @@ SEQ_AVX512 static __m128i block_bytes(const uint8_t *src, int64_t n, int32_t rc,
   return _mm_shuffle_epi8(r, reverse);
 }
 
-SEQ_AVX512 static void char_mlm_row_avx512(const bfdk_seq_params *p, const int32_t *tab, bfd_rng_key kmlm,
-                                           const uint8_t *src, const bfdk_seq_plan *pl, int64_t width, int64_t *row,
-                                           int64_t *lab) {
+SEQ_AVX512 static void char_row_avx512(const bfdk_seq_params *p, const int32_t *tab, bfd_rng_key kmlm,
+                                       const uint8_t *src, const bfdk_seq_plan *pl, int64_t width, int64_t *row,
+                                       int64_t *lab) {
   const int64_t lo = p->begin_id >= 0, hi = lo + pl->keep_n, len = pl->len;
   const int32_t *ids_tab = tab + BFD_SEQ_TAB_ID + (pl->rc << 8);
   const int stream = (((uintptr_t)row | (uintptr_t)lab) & 63u) == 0;
+  const int mlm = lab != NULL;
   const __m512 pick_p = _mm512_set1_ps(p->mlm_p), mask_p = _mm512_set1_ps(p->mlm_mask);
   const __m512 random_p = _mm512_set1_ps(p->mlm_mask + p->mlm_random);
   const __m512i ignore = _mm512_set1_epi32(BFD_SEQ_IGNORE_LABEL), mask_id = _mm512_set1_epi32(p->mask_id);
@@ -362,7 +363,7 @@ SEQ_AVX512 static void char_mlm_row_avx512(const bfdk_seq_params *p, const int32
     const __mmask16 keep = lanes(0, width - blk < 16 ? width - blk : 16);
     if (blk >= len) {
       put16(row + blk, pad, keep, stream);
-      put16(lab + blk, ignore, keep, stream);
+      if (mlm) put16(lab + blk, ignore, keep, stream);
       continue;
     }
     /* content lanes [a, b); the begin token at lane 0 of block 0, the end token at hi */
@@ -375,6 +376,10 @@ SEQ_AVX512 static void char_mlm_row_avx512(const bfdk_seq_params *p, const int32
     if (content) {
       __m128i bytes = block_bytes(src, pl->n, pl->rc, pl->keep_off + blk + a - lo, a, b);
       id = _mm512_mask_i32gather_epi32(id, content, _mm512_cvtepu8_epi32(bytes), ids_tab, 4);
+    }
+    if (!mlm) {
+      put16(row + blk, id, keep, stream);
+      continue;
     }
     __m512i w[4];
     rng_block16(kmlm, (uint32_t)blk, w);
@@ -400,9 +405,10 @@ SEQ_AVX512 static void char_mlm_row_avx512(const bfdk_seq_params *p, const int32
   if (stream) _mm_sfence();
 }
 
-static int char_mlm_fast(const bfdk_seq_params *p) {
-  return p->tok == BFD_SEQ_TOK_CHAR && !p->mlm_span && p->mlm_p > 0.0f && __builtin_cpu_supports("avx512f") &&
-         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+/* Character rows, with token MLM (labels) or without it. */
+static int char_row_fast(const bfdk_seq_params *p, const int64_t *lab) {
+  return p->tok == BFD_SEQ_TOK_CHAR && (!lab || (!p->mlm_span && p->mlm_p > 0.0f)) &&
+         __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
 }
 #endif
 
@@ -459,8 +465,8 @@ static void emit_sample(const bfdk_seq_params *p, const int32_t *tab, const bfdk
   const bfd_rng_key kmlm = bfd_seq_key(in->seed, in->epoch, in->sample[b], BFD_RNG_MLM);
   int fused = 0;
 #if defined(__x86_64__) && defined(__GNUC__)
-  fused = lab && char_mlm_fast(p);
-  if (fused) char_mlm_row_avx512(p, tab, kmlm, src, pl, width, row, lab);
+  fused = char_row_fast(p, lab);
+  if (fused) char_row_avx512(p, tab, kmlm, src, pl, width, row, lab);
 #endif
   if (!fused) row_ids(p, tab, src, pl, width, row, soft, stream);
   if (out->attn) {

@@ -191,15 +191,16 @@ static void test_dnabert_span_masking(void **state) {
 
 /* Every position of character rows with token MLM against the ops functions
  * one position at a time (bfd_seq_fixed_id, bfd_seq_mlm_picked,
- * bfd_seq_mlm_replace): with and without specials, both strands, contents
+ * bfd_seq_mlm_replace), with MLM and without: with and without specials, both strands, contents
  * that end anywhere in a 16-position block, rows cut at max_len, and output
  * rows on 64-byte boundaries (streaming stores) or off them. */
-static void check_rows_against_ops(const char *preset, const char *alphabet, int32_t max_len, size_t misalign) {
+static void check_rows_against_ops(const char *preset, const char *alphabet, int32_t max_len, size_t misalign,
+                                   int mlm) {
   bfdk_seq_vocab v;
   bfdk_seq_params p;
   int32_t *tab;
   assert_int_equal(sr_preset(preset, 0, BFD_SEQ_CASE_UPPER, &v, &p, &tab), 0);
-  p.mlm_p = 0.3f;
+  p.mlm_p = mlm ? 0.3f : 0.0f;
   p.rc_p = v.alphabet == BFDK_SEQ_DNA ? 0.5f : 0.0f; /* reverse complement is for nucleotides */
   p.max_len = max_len;
   assert_int_equal(bfdk_seq_params_check(&p, &v, BFD_SEQ_CASE_UPPER), BFD_OK);
@@ -215,7 +216,7 @@ static void check_rows_against_ops(const char *preset, const char *alphabet, int
   size_t cells = (size_t)B * (size_t)s.cap + 8;
   int64_t *ids = aligned_alloc(64, cells * sizeof(int64_t)), *lab = aligned_alloc(64, cells * sizeof(int64_t));
   s.out.ids = (int64_t *)((char *)ids + misalign);
-  s.out.labels = (int64_t *)((char *)lab + misalign);
+  s.out.labels = mlm ? (int64_t *)((char *)lab + misalign) : NULL;
   s.out.onehot = NULL;
   s.in.seed = 1234;
   assert_int_equal(sr_cpu(&s, &p, tab), BFD_OK);
@@ -237,18 +238,19 @@ static void check_rows_against_ops(const char *preset, const char *alphabet, int
         want = p.end_id;
       else
         want = p.pad_id;
-      if (bfd_seq_mlm_picked(&p, k, k, pos, lo, hi)) {
+      if (mlm && bfd_seq_mlm_picked(&p, k, k, pos, lo, hi)) {
         want_lab = want;
         want = bfd_seq_mlm_replace(&p, tab, k, pos, (int32_t)want);
         picked++;
       }
-      if (s.out.ids[b * w + pos] != want || s.out.labels[b * w + pos] != want_lab)
+      int64_t got_lab = mlm ? s.out.labels[b * w + pos] : BFD_SEQ_IGNORE_LABEL;
+      if (s.out.ids[b * w + pos] != want || got_lab != want_lab)
         fail_msg("%s row %d (%lld bytes, rc %d) position %lld: id %lld label %lld, ops give %lld and %lld", preset, b,
                  (long long)n, rc, (long long)pos, (long long)s.out.ids[b * w + pos],
-                 (long long)s.out.labels[b * w + pos], (long long)want, (long long)want_lab);
+                 (long long)got_lab, (long long)want, (long long)want_lab);
     }
   }
-  assert_true(picked > 1000);
+  assert_true(mlm ? picked > 1000 : picked == 0);
   free(ids);
   free(lab);
   s.out.ids = ids_mem;
@@ -261,12 +263,18 @@ static void check_rows_against_ops(const char *preset, const char *alphabet, int
 
 static void test_char_rows_match_ops(void **state) {
   (void)state;
-  check_rows_against_ops("dna", "ACGTNacgtRY", 1000, 0);
-  check_rows_against_ops("dna", "ACGTN", 203, 8);
-  check_rows_against_ops("hyenadna", "ACGTNacgtn", 300, 0);
-  check_rows_against_ops("hyenadna", "ACGTN", 77, 40);
-  check_rows_against_ops("esm2", "LAGVSERTIDPKQNFYMHWCXBUZO", 256, 0);
-  check_rows_against_ops("esm2", "LAGVSERTIDPKQNFYMHWC", 130, 24);
+  check_rows_against_ops("dna", "ACGTNacgtRY", 1000, 0, 1);
+  check_rows_against_ops("dna", "ACGTNacgtRY", 1000, 0, 0);
+  check_rows_against_ops("dna", "ACGTN", 203, 8, 1);
+  check_rows_against_ops("dna", "ACGTN", 203, 8, 0);
+  check_rows_against_ops("hyenadna", "ACGTNacgtn", 300, 0, 1);
+  check_rows_against_ops("hyenadna", "ACGTNacgtn", 300, 0, 0);
+  check_rows_against_ops("hyenadna", "ACGTN", 77, 40, 1);
+  check_rows_against_ops("hyenadna", "ACGTN", 77, 40, 0);
+  check_rows_against_ops("esm2", "LAGVSERTIDPKQNFYMHWCXBUZO", 256, 0, 1);
+  check_rows_against_ops("esm2", "LAGVSERTIDPKQNFYMHWCXBUZO", 256, 0, 0);
+  check_rows_against_ops("esm2", "LAGVSERTIDPKQNFYMHWC", 130, 24, 1);
+  check_rows_against_ops("esm2", "LAGVSERTIDPKQNFYMHWC", 130, 24, 0);
 }
 
 int main(void) {
