@@ -215,6 +215,17 @@ static void rng_block(bfd_rng_key k, uint32_t draw0, uint32_t out[4][8]) {
   }
 }
 
+void bfdk_seq_redraw_starts_cpu(const bfdk_seq_params *p, const bfdk_seq_regions *rg, uint64_t rec, int64_t len,
+                                bfd_rng_key key, uint64_t total, int32_t first, int32_t n, int64_t starts[8]) {
+  uint32_t w[4][8];
+  key.op = BFD_RNG_REDRAW;
+  rng_block(key, (uint32_t)(first - 1), w);
+  for (int32_t j = 0; j < n && j < 8; j++) {
+    philox4x32_ctr_t r = {{w[0][j], w[1][j], w[2][j], w[3][j]}};
+    starts[j] = bfd_seq_window_start(p, rg, rec, len, bfd_seq_below64(r, total));
+  }
+}
+
 /* MLM over one row's content [lo, hi). In span mode each centre is drawn
  * once: `recent` holds the last k centre draws, those that can reach the
  * current position (bfd_seq_mlm_picked decides the same, drawing each

@@ -1,8 +1,8 @@
 /* Window mode of the sequence ops on the CPU backend: random starts
  * reproducible per (seed, epoch, sample) and varying with the epoch, tiled
  * windows, BED regions (parsing, merging, errors naming the line), N
- * rejection by redraw (and the host N count), shifts, and windows longer
- * than their record. */
+ * rejection by redraw (and the host N count and redraw starts), shifts, and
+ * windows longer than their record. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -294,6 +294,37 @@ static void test_count_n_host(void **state) {
   }
 }
 
+/* The redraw window starts the loader's plan computes eight at a time
+ * against bfd_seq_window_idx + bfd_seq_window_start one by one, in random
+ * and tiled mode, for records shorter and longer than the window. */
+static void test_redraw_starts_host(void **state) {
+  (void)state;
+  const int32_t modes[] = {BFD_SEQ_WINDOW_RANDOM, BFD_SEQ_WINDOW_TILED};
+  const int64_t lens[] = {50, 100, 101, 5000, 123457};
+  for (size_t mi = 0; mi < 2; mi++)
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+      fixture f;
+      dna_windows(&f, modes[mi], 100, modes[mi] == BFD_SEQ_WINDOW_TILED ? 30 : 0);
+      f.p.max_n_frac = 0.1;
+      f.p.max_attempts = 20;
+      const bfdk_seq_regions rg = {0};
+      const int64_t len = lens[li];
+      const uint64_t total = bfd_seq_record_windows(&f.p, &rg, 0, len);
+      for (uint64_t sample = 0; sample < 50; sample++) {
+        bfd_rng_key key = bfd_seq_key(7, 2, sample, 0);
+        for (int32_t first = 1; first < 20; first += 8) {
+          int64_t got[8];
+          int32_t n = 20 - first < 8 ? 20 - first : 8;
+          bfdk_seq_redraw_starts_cpu(&f.p, &rg, 0, len, key, total, first, n, got);
+          for (int32_t j = 0; j < n; j++)
+            assert_int_equal(got[j], bfd_seq_window_start(&f.p, &rg, 0, len,
+                                                           bfd_seq_window_idx(&f.p, key, 0, total, first + j)));
+        }
+      }
+      fixture_free(&f);
+    }
+}
+
 static void test_shift(void **state) {
   (void)state;
   fixture f;
@@ -332,6 +363,7 @@ int main(void) {
       cmocka_unit_test(test_n_rejection),
       cmocka_unit_test(test_shift),
       cmocka_unit_test(test_count_n_host),
+      cmocka_unit_test(test_redraw_starts_host),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
