@@ -183,6 +183,16 @@ typedef struct bfdk_seq_output {
  * device memory for the CUDA call). */
 size_t bfdk_seq_work_bytes(int64_t n);
 
+/* bfd_seq_count_n(tables, src, 0, n, 1) on the host: N bytes among src[0, n),
+ * 64 at a time where the CPU has AVX-512 VBMI. */
+int64_t bfdk_seq_count_n_cpu(const int32_t *tables, const uint8_t *src, int64_t n);
+
+/* Window starts of N-rejection attempts first .. first + n - 1 of a sample
+ * (n <= 8; first >= 1): bfd_seq_window_start of bfd_seq_window_idx for each,
+ * their eight REDRAW draws computed together. */
+void bfdk_seq_redraw_starts_cpu(const bfdk_seq_params *p, const bfdk_seq_regions *rg, uint64_t rec, int64_t len,
+                                bfd_rng_key key, uint64_t total, int32_t first, int32_t n, int64_t starts[8]);
+
 /* The checks both backends run on the host before a batch: what a kernel
  * could not report (missing arrays, outputs the settings need). */
 bfd_status bfdk_seq_batch_check(const bfdk_seq_params *p, const int32_t *tables, const bfdk_seq_input *in,

@@ -17,12 +17,13 @@ BFD_OP bfd_rng_key bfd_seq_key(uint64_t seed, uint32_t epoch, uint64_t sample, u
   return k;
 }
 
-/* Uniform in [0, n) from 64 random bits (n > 0; bias < n / 2^64). */
-BFD_OP uint64_t bfd_seq_draw64(bfd_rng_key k, uint32_t draw, uint64_t n) {
-  philox4x32_ctr_t r = bfd_rng4(k, draw);
+/* Uniform in [0, n) from the first 64 bits of draw r (n > 0; bias < n / 2^64). */
+BFD_OP uint64_t bfd_seq_below64(philox4x32_ctr_t r, uint64_t n) {
   uint64_t x = ((uint64_t)r.v[0] << 32) | r.v[1];
   return x % n;
 }
+
+BFD_OP uint64_t bfd_seq_draw64(bfd_rng_key k, uint32_t draw, uint64_t n) { return bfd_seq_below64(bfd_rng4(k, draw), n); }
 
 /* Windows in a region of len bases: every start (random mode, stride 0) or
  * every tile (the last tile is moved back to end at the region's end, so

@@ -201,6 +201,9 @@ struct bfdi_pipe {
 bfd_status bfdi_stage_plan(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s);
 bfd_status bfdi_stage_read(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s);
 bfd_status bfdi_stage_decode(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s);
+/* N rejection: the N bases of candidate rd's window (read into the slot's
+ * raw buffer) and, in *span, the window's bytes. */
+int64_t bfdi_seq_cand_n(const bfdi_pipe *p, const bfdi_slot *s, const bfdi_rd *rd, int64_t *span);
 bfd_status bfdi_stage_upload(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s);
 bfd_status bfdi_stage_ops(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s);
 bfd_status bfdi_stage_batch(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s);

@@ -4,7 +4,8 @@
  * window start (and shift) depends only on the record's length, so only the
  * window's bytes are read and the kernels then see each window as a whole
  * record. With N rejection (window.max_n_frac < 1) every candidate window is
- * read (with room for the shift) and the decode stage picks one. */
+ * planned (with room for the shift), the read stage reads the later ones of
+ * a row only when its first has too many Ns, and the decode stage picks one. */
 #include "gpu.h"
 #include "ops/seq_window.h"
 #include "pipeline/dist.h"
@@ -43,8 +44,11 @@ static bfd_status seq_row(bfdi_pipe *p, bfdi_slot *s, uint32_t b, uint32_t d, co
     s->in_used += (uint64_t)n;
     return BFD_OK;
   }
+  int64_t starts[8];
   for (int32_t a = 0; a < p->attempts; a++) {
-    int64_t cand = bfd_seq_window_start(sp, &rg, rec, len, bfd_seq_window_idx(sp, key, loc->tile, total, a));
+    if (a % 8 == 1) bfdk_seq_redraw_starts_cpu(sp, &rg, rec, len, key, total, a, p->attempts - a, starts);
+    int64_t cand = a == 0 ? bfd_seq_window_start(sp, &rg, rec, len, bfd_seq_window_idx(sp, key, loc->tile, total, 0))
+                          : starts[(a - 1) % 8];
     int64_t lo = cand - sp->shift > 0 ? cand - sp->shift : 0;
     int64_t hi = cand + sp->window + sp->shift < len ? cand + sp->window + sp->shift : len;
     BFD_TRY(add_rd(p, s, loc, b, BFDI_PART_DATA, (uint64_t)lo, (uint64_t)hi, cand, BUF_RAW, s->raw_used,

@@ -3,12 +3,15 @@
  * are planned (bfdi_readplan: which byte ranges, landing straight in the
  * batch buffers or in the slot's staging area), all submitted up to the
  * queue depth, and reaped; the decode stage undoes filters and checks CRCs.
+ * With N rejection a row's later candidate windows are read in a second
+ * round, only for rows whose first candidate was rejected.
  * Also the per-thread state of the read and decode stages. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/grow.h"
+#include "ops/seq_window.h"
 #include "pipeline/pipe_impl.h"
 
 /* Files a reader keeps open; the least recently used one not read by the
@@ -115,30 +118,27 @@ static bfd_status plan_reads(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s, size_t 
   return BFD_OK;
 }
 
-bfd_status bfdi_stage_read(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s) {
-  w->batches++;
-  size_t nq = 0;
-  BFD_TRY(plan_reads(p, w, s, &nq));
-  if (!bfdi_grow((void **)&w->ioq, &w->ioq_cap, nq ? nq : 1, sizeof *w->ioq))
-    return bfdi_fail(BFD_ERR_NOMEM, "out of memory for %zu reads", nq);
-  size_t m = 0;
-  uint64_t bytes = 0;
-  for (size_t j = 0; j < s->n_rd; j++) {
-    const bfdi_readplan *pl = &s->plans[j];
-    for (size_t k = 0; k < pl->n; k++) {
-      const bfdi_piece *c = &pl->pieces[k];
-      if (!c->len) continue;
-      uint32_t slot;
-      BFD_TRY(file_slot(p, w, s->rd[j].shard->file_base + c->file, &slot));
-      uint8_t *dst = pl->direct ? bfdi_rd_dst(s, &s->rd[j]) + c->at : s->stage_buf + s->stage_at[j] + c->at;
-      w->ioq[m++] = (bfdi_io_req){.offset = c->offset, .len = c->len, .dst = dst, .tag = j, .file = slot,
-                                  .flags = !pl->direct && pl->align > 1 ? BFDI_IO_ROOM : 0};
-      bytes += c->len;
-    }
+/* Queues read j's pieces at w->ioq[*m]. */
+static bfd_status queue_read(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s, size_t j, size_t *m, uint64_t *bytes) {
+  const bfdi_readplan *pl = &s->plans[j];
+  for (size_t k = 0; k < pl->n; k++) {
+    const bfdi_piece *c = &pl->pieces[k];
+    if (!c->len) continue;
+    uint32_t slot;
+    BFD_TRY(file_slot(p, w, s->rd[j].shard->file_base + c->file, &slot));
+    uint8_t *dst = pl->direct ? bfdi_rd_dst(s, &s->rd[j]) + c->at : s->stage_buf + s->stage_at[j] + c->at;
+    w->ioq[(*m)++] = (bfdi_io_req){.offset = c->offset, .len = c->len, .dst = dst, .tag = j, .file = slot,
+                                   .flags = !pl->direct && pl->align > 1 ? BFDI_IO_ROOM : 0};
+    *bytes += c->len;
   }
-  /* Everything submitted is reaped before returning, even after a failure:
-   * no read may land in the slot once the stage has let go of it. The first
-   * failure is reported; later ones would overwrite the thread's message. */
+  return BFD_OK;
+}
+
+/* Submits the nq queued reads and reaps them. Everything submitted is
+ * reaped before returning, even after a failure: no read may land in the
+ * slot once the stage has let go of it. The first failure is reported;
+ * later ones would overwrite the thread's message. */
+static bfd_status run_queue(bfdi_worker *w, bfdi_slot *s, size_t nq) {
   bfd_status st = BFD_OK;
   char first[1024] = "";
   size_t next = 0;
@@ -162,6 +162,47 @@ bfd_status bfdi_stage_read(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s) {
     }
   }
   if (st != BFD_OK) return bfdi_fail(st, "%s", first);
+  return BFD_OK;
+}
+
+/* N rejection: a row's later candidate windows are read only when its first
+ * one has too many Ns, which is what the decode stage's choice looks at.
+ * Only for windows read in place that are not whole records: the decode
+ * stage leaves those alone, so an unread candidate is never looked at. */
+static int later_candidate(const bfdi_pipe *p, const bfdi_slot *s, size_t j) {
+  if (p->attempts < 2 || p->src->kind != BFD_KIND_SEQUENCE) return 0;
+  const uint32_t first = s->first_rd[s->rd[j].row];
+  return j != first && s->plans[first].direct && !s->plans[first].whole;
+}
+
+bfd_status bfdi_stage_read(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s) {
+  w->batches++;
+  size_t nq = 0;
+  BFD_TRY(plan_reads(p, w, s, &nq));
+  if (!bfdi_grow((void **)&w->ioq, &w->ioq_cap, nq ? nq : 1, sizeof *w->ioq))
+    return bfdi_fail(BFD_ERR_NOMEM, "out of memory for %zu reads", nq);
+  size_t m = 0;
+  uint64_t bytes = 0;
+  int later = 0;
+  for (size_t j = 0; j < s->n_rd; j++) {
+    if (later_candidate(p, s, j))
+      later = 1;
+    else
+      BFD_TRY(queue_read(p, w, s, j, &m, &bytes));
+  }
+  BFD_TRY(run_queue(w, s, m));
+  if (later) {
+    m = 0;
+    for (size_t j = 0; j + 1 < s->n_rd; j++) {
+      /* j is a row's first candidate when the next read is one of its later ones */
+      if (!later_candidate(p, s, j + 1) || later_candidate(p, s, j)) continue;
+      int64_t span;
+      int64_t c = bfdi_seq_cand_n(p, s, &s->rd[j], &span);
+      if (bfd_seq_n_ok(&p->job.seq.params, c, span)) continue;
+      for (size_t a = 1; a < (size_t)p->attempts; a++) BFD_TRY(queue_read(p, w, s, j + a, &m, &bytes));
+    }
+    BFD_TRY(run_queue(w, s, m));
+  }
   s->bytes[S_READ] = bytes;
   return BFD_OK;
 }

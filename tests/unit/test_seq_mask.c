@@ -1,7 +1,8 @@
 /* MLM masking on the CPU backend: the pick rate and the 80/10/10 split
  * within binomial bounds, random replacements drawn from the preset's
  * ordinary tokens, specials and padding never picked, labels -100 elsewhere,
- * and DNABERT span masking against the spans DNABERT's own recipe gives. */
+ * DNABERT span masking against the spans DNABERT's own recipe gives, and
+ * whole character rows against the per-position ops functions. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include <cmocka.h>
 
 #include "ops/seq_mask.h"
+#include "ops/seq_tok.h"
 #include "ops/seq_window.h"
 #include "support/seq_run.h"
 
@@ -187,11 +189,100 @@ static void test_dnabert_span_masking(void **state) {
   bfdk_seq_vocab_free(&v);
 }
 
+/* Every position of character rows with token MLM against the ops functions
+ * one position at a time (bfd_seq_fixed_id, bfd_seq_mlm_picked,
+ * bfd_seq_mlm_replace), with MLM and without: with and without specials, both strands, contents
+ * that end anywhere in a 16-position block, rows cut at max_len, and output
+ * rows on 64-byte boundaries (streaming stores) or off them. */
+static void check_rows_against_ops(const char *preset, const char *alphabet, int32_t max_len, size_t misalign,
+                                   int mlm) {
+  bfdk_seq_vocab v;
+  bfdk_seq_params p;
+  int32_t *tab;
+  assert_int_equal(sr_preset(preset, 0, BFD_SEQ_CASE_UPPER, &v, &p, &tab), 0);
+  p.mlm_p = mlm ? 0.3f : 0.0f;
+  p.rc_p = v.alphabet == BFDK_SEQ_DNA ? 0.5f : 0.0f; /* reverse complement is for nucleotides */
+  p.max_len = max_len;
+  assert_int_equal(bfdk_seq_params_check(&p, &v, BFD_SEQ_CASE_UPPER), BFD_OK);
+  enum { B = 120 };
+  char *recs[B];
+  for (int b = 0; b < B; b++) {
+    size_t n = b < 100 ? (size_t)b : (size_t)max_len + 37u * (size_t)b;
+    recs[b] = random_of(alphabet, n, (uint32_t)b + 7);
+  }
+  sr s;
+  sr_init(&s, (const char *const *)recs, B, B, max_len);
+  int64_t *ids_mem = s.out.ids, *lab_mem = s.out.labels;
+  size_t cells = (size_t)B * (size_t)s.cap + 8;
+  int64_t *ids = aligned_alloc(64, cells * sizeof(int64_t)), *lab = aligned_alloc(64, cells * sizeof(int64_t));
+  s.out.ids = (int64_t *)((char *)ids + misalign);
+  s.out.labels = mlm ? (int64_t *)((char *)lab + misalign) : NULL;
+  s.out.onehot = NULL;
+  s.in.seed = 1234;
+  assert_int_equal(sr_cpu(&s, &p, tab), BFD_OK);
+  const int64_t lo = p.begin_id >= 0, w = s.width;
+  long picked = 0;
+  for (int b = 0; b < B; b++) {
+    const uint8_t *src = s.data + s.offsets[b];
+    const int64_t n = (int64_t)(s.offsets[b + 1] - s.offsets[b]);
+    const int32_t rc = s.out.rc[b];
+    const bfd_rng_key k = bfd_seq_key(s.in.seed, 0, (uint64_t)b, BFD_RNG_MLM);
+    const int64_t hi = lo + (n < max_len - lo - (p.end_id >= 0) ? n : max_len - lo - (p.end_id >= 0));
+    for (int64_t pos = 0; pos < w; pos++) {
+      int64_t want, want_lab = BFD_SEQ_IGNORE_LABEL;
+      if (pos < lo)
+        want = p.begin_id;
+      else if (pos < hi)
+        want = bfd_seq_fixed_id(&p, tab, src, n, rc, pos - lo);
+      else if (pos == hi && p.end_id >= 0)
+        want = p.end_id;
+      else
+        want = p.pad_id;
+      if (mlm && bfd_seq_mlm_picked(&p, k, k, pos, lo, hi)) {
+        want_lab = want;
+        want = bfd_seq_mlm_replace(&p, tab, k, pos, (int32_t)want);
+        picked++;
+      }
+      int64_t got_lab = mlm ? s.out.labels[b * w + pos] : BFD_SEQ_IGNORE_LABEL;
+      if (s.out.ids[b * w + pos] != want || got_lab != want_lab)
+        fail_msg("%s row %d (%lld bytes, rc %d) position %lld: id %lld label %lld, ops give %lld and %lld", preset, b,
+                 (long long)n, rc, (long long)pos, (long long)s.out.ids[b * w + pos],
+                 (long long)got_lab, (long long)want, (long long)want_lab);
+    }
+  }
+  assert_true(mlm ? picked > 1000 : picked == 0);
+  free(ids);
+  free(lab);
+  s.out.ids = ids_mem;
+  s.out.labels = lab_mem;
+  sr_free(&s);
+  for (int b = 0; b < B; b++) free(recs[b]);
+  free(tab);
+  bfdk_seq_vocab_free(&v);
+}
+
+static void test_char_rows_match_ops(void **state) {
+  (void)state;
+  check_rows_against_ops("dna", "ACGTNacgtRY", 1000, 0, 1);
+  check_rows_against_ops("dna", "ACGTNacgtRY", 1000, 0, 0);
+  check_rows_against_ops("dna", "ACGTN", 203, 8, 1);
+  check_rows_against_ops("dna", "ACGTN", 203, 8, 0);
+  check_rows_against_ops("hyenadna", "ACGTNacgtn", 300, 0, 1);
+  check_rows_against_ops("hyenadna", "ACGTNacgtn", 300, 0, 0);
+  check_rows_against_ops("hyenadna", "ACGTN", 77, 40, 1);
+  check_rows_against_ops("hyenadna", "ACGTN", 77, 40, 0);
+  check_rows_against_ops("esm2", "LAGVSERTIDPKQNFYMHWCXBUZO", 256, 0, 1);
+  check_rows_against_ops("esm2", "LAGVSERTIDPKQNFYMHWCXBUZO", 256, 0, 0);
+  check_rows_against_ops("esm2", "LAGVSERTIDPKQNFYMHWC", 130, 24, 1);
+  check_rows_against_ops("esm2", "LAGVSERTIDPKQNFYMHWC", 130, 24, 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_rate_and_specials),
       cmocka_unit_test(test_dna_rate_no_specials),
       cmocka_unit_test(test_dnabert_span_masking),
+      cmocka_unit_test(test_char_rows_match_ops),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,8 @@
 /* Window mode of the sequence ops on the CPU backend: random starts
  * reproducible per (seed, epoch, sample) and varying with the epoch, tiled
  * windows, BED regions (parsing, merging, errors naming the line), N
- * rejection by redraw, shifts, and windows longer than their record. */
+ * rejection by redraw (and the host N count and redraw starts), shifts, and
+ * windows longer than their record. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -261,6 +262,69 @@ static void test_n_rejection(void **state) {
   fixture_free(&f);
 }
 
+/* The host's N count (64 bytes at a time where the CPU can) against the
+ * per-byte ops function: every byte value, every length up to a few blocks,
+ * both case modes that decide whether 'n' is an N. */
+static void test_count_n_host(void **state) {
+  (void)state;
+  const int32_t modes[] = {BFD_SEQ_CASE_UPPER, BFD_SEQ_CASE_N};
+  for (size_t mi = 0; mi < sizeof modes / sizeof modes[0]; mi++) {
+    bfdk_seq_vocab v;
+    bfdk_seq_params p;
+    int32_t *tab;
+    assert_int_equal(sr_preset("dna", 0, modes[mi], &v, &p, &tab), 0);
+    uint8_t buf[300];
+    uint32_t x = 17;
+    for (size_t i = 0; i < sizeof buf; i++) {
+      x = x * 1664525u + 1013904223u;
+      /* Ns often, and every byte value now and then */
+      buf[i] = (x >> 24) < 96 ? "NnAC"[(x >> 8) & 3] : (uint8_t)(x >> 16);
+    }
+    int64_t total = 0;
+    for (int64_t n = 0; n <= (int64_t)sizeof buf; n++) {
+      int64_t want = bfd_seq_count_n(tab, buf, 0, n, 1);
+      assert_int_equal(bfdk_seq_count_n_cpu(tab, buf, n), want);
+      int64_t m = n > 7 ? n - 7 : 0;
+      assert_int_equal(bfdk_seq_count_n_cpu(tab, buf + 7, m), bfd_seq_count_n(tab, buf + 7, 0, m, 1));
+      total = want;
+    }
+    assert_true(total > 20);
+    free(tab);
+    bfdk_seq_vocab_free(&v);
+  }
+}
+
+/* The redraw window starts the loader's plan computes eight at a time
+ * against bfd_seq_window_idx + bfd_seq_window_start one by one, in random
+ * and tiled mode, for records shorter and longer than the window. */
+static void test_redraw_starts_host(void **state) {
+  (void)state;
+  const int32_t modes[] = {BFD_SEQ_WINDOW_RANDOM, BFD_SEQ_WINDOW_TILED};
+  const int64_t lens[] = {50, 100, 101, 5000, 123457};
+  for (size_t mi = 0; mi < 2; mi++)
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+      fixture f;
+      dna_windows(&f, modes[mi], 100, modes[mi] == BFD_SEQ_WINDOW_TILED ? 30 : 0);
+      f.p.max_n_frac = 0.1;
+      f.p.max_attempts = 20;
+      const bfdk_seq_regions rg = {0};
+      const int64_t len = lens[li];
+      const uint64_t total = bfd_seq_record_windows(&f.p, &rg, 0, len);
+      for (uint64_t sample = 0; sample < 50; sample++) {
+        bfd_rng_key key = bfd_seq_key(7, 2, sample, 0);
+        for (int32_t first = 1; first < 20; first += 8) {
+          int64_t got[8];
+          int32_t n = 20 - first < 8 ? 20 - first : 8;
+          bfdk_seq_redraw_starts_cpu(&f.p, &rg, 0, len, key, total, first, n, got);
+          for (int32_t j = 0; j < n; j++)
+            assert_int_equal(got[j], bfd_seq_window_start(&f.p, &rg, 0, len,
+                                                           bfd_seq_window_idx(&f.p, key, 0, total, first + j)));
+        }
+      }
+      fixture_free(&f);
+    }
+}
+
 static void test_shift(void **state) {
   (void)state;
   fixture f;
@@ -298,6 +362,8 @@ int main(void) {
       cmocka_unit_test(test_bed_errors),
       cmocka_unit_test(test_n_rejection),
       cmocka_unit_test(test_shift),
+      cmocka_unit_test(test_count_n_host),
+      cmocka_unit_test(test_redraw_starts_host),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
