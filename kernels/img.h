@@ -67,8 +67,8 @@ typedef struct bfdk_img_plan {
   size_t off_gidx, off_samples, off_cstat, off_fg, off_hist, off_radix, off_partials, off_pstat, off_fgcount, off_nodes,
       off_blur, off_x, off_y;
   size_t off_rows;    /* CPU backend: BFDK_IMG_CPU_TEAM row buffers (the CUDA backend leaves them unused) */
-  int64_t row_floats; /* one row buffer: C output rows, the elastic field along x, and X source coordinates and
-                         elastic cells along x */
+  int64_t row_floats; /* one row buffer: C output rows, the elastic field along x, and per output voxel of a row
+                         its source coordinates, elastic cell and interpolation corners */
   size_t work_bytes;
   int out_ndim;         /* 4 or 5 */
   int64_t out_shape[5]; /* the shape of out */

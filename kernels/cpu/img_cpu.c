@@ -11,6 +11,7 @@
  * per-voxel kernel. */
 #include <math.h>
 #include <omp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #if defined(__SSE2__)
@@ -282,35 +283,54 @@ static void copy_row(const void *src, int32_t dt, int64_t base, int64_t step, in
 }
 #undef COPY_ROW
 
-/* bfd_img_sample_linear's value at sc for integer sources when every
- * corner it needs is inside the image; *ok = 0 (and nothing read) when
- * one is not. Without branches on the weights: a corner across a zero
- * weight is replaced by its neighbour on this side, and lerp(a, a, f) and
- * lerp(a, b, 0) are exactly a for the finite values other than -0 that
- * integer loads and their lerps give, so the bits are bfd_img_trilerp's. */
-static inline float linear_int(const void *src, int32_t dt, const bfdk_img_dims *d, const bfdk_img_sample *s,
-                               const float sc[3], int *ok) {
-  int64_t i[3];
-  float f[3];
-  int inside = 1;
-  for (int a = 0; a < 3; a++) {
-    int32_t fl = bfd_floori(sc[a]);
-    i[a] = fl;
-    f[a] = sc[a] - (float)fl;
-    inside &= fl >= 0 && fl + (f[a] != 0.0f) < d->src[a];
+/* bfd_img_sample_linear's values at the n source coordinates (sz, sy, sx)
+ * of a row, for integer sources, into out; ok[i] = 0 where a corner is
+ * outside the image (out[i] is then left for the caller). In passes whose
+ * arithmetic vectorizes: corners and weights, the loads, the lerps. No
+ * branches on the weights: a corner across a zero weight is replaced by
+ * its neighbour on this side, and lerp(a, a, f) and lerp(a, b, 0) are
+ * exactly a for the finite values other than -0 that integer loads and
+ * their lerps give, so the bits are bfd_img_trilerp's. lin holds 24 n
+ * floats, 8-byte aligned. */
+static inline void linear_row_int(const void *src, int32_t dt, const bfdk_img_dims *d, const bfdk_img_sample *s,
+                                  const float *sz, const float *sy, const float *sx, int64_t n, float *lin,
+                                  float *out, int32_t *ok) {
+  int64_t *base = (int64_t *)lin, *ty = base + n, *tz = base + 2 * n;
+  float *f0 = lin + 6 * n, *f1 = lin + 7 * n, *f2 = lin + 8 * n, *v = lin + 9 * n; /* v: 8 corners of n */
+  int32_t *tx = (int32_t *)(lin + 17 * n);
+  const int64_t Y = s->bn[2], Z = (int64_t)s->bn[1] * s->bn[2];
+#pragma omp simd
+  for (int64_t i = 0; i < n; i++) {
+    int32_t l0 = bfd_floori(sz[i]), l1 = bfd_floori(sy[i]), l2 = bfd_floori(sx[i]);
+    f0[i] = sz[i] - (float)l0;
+    f1[i] = sy[i] - (float)l1;
+    f2[i] = sx[i] - (float)l2;
+    ok[i] = l0 >= 0 && l0 + (f0[i] != 0.0f) < d->src[0] && l1 >= 0 && l1 + (f1[i] != 0.0f) < d->src[1] && l2 >= 0 &&
+            l2 + (f2[i] != 0.0f) < d->src[2];
+    base[i] = bfd_img_at(s, l0, l1, l2);
+    tx[i] = f2[i] != 0.0f;
+    ty[i] = f1[i] != 0.0f ? Y : 0;
+    tz[i] = f0[i] != 0.0f ? Z : 0;
   }
-  *ok = inside;
-  if (!inside) return 0.0f;
-  int64_t sy = s->bn[2], sz = (int64_t)s->bn[1] * s->bn[2];
-  int64_t base = bfd_img_at(s, i[0], i[1], i[2]);
-  int64_t tx = f[2] != 0.0f, ty = f[1] != 0.0f ? sy : 0, tz = f[0] != 0.0f ? sz : 0;
-  float v000 = bfd_img_load(src, dt, base), v001 = bfd_img_load(src, dt, base + tx);
-  float v010 = bfd_img_load(src, dt, base + ty), v011 = bfd_img_load(src, dt, base + ty + tx);
-  float v100 = bfd_img_load(src, dt, base + tz), v101 = bfd_img_load(src, dt, base + tz + tx);
-  float v110 = bfd_img_load(src, dt, base + tz + ty), v111 = bfd_img_load(src, dt, base + tz + ty + tx);
-  float a = bfd_img_lerp(bfd_img_lerp(v000, v001, f[2]), bfd_img_lerp(v010, v011, f[2]), f[1]);
-  float c = bfd_img_lerp(bfd_img_lerp(v100, v101, f[2]), bfd_img_lerp(v110, v111, f[2]), f[1]);
-  return bfd_img_lerp(a, c, f[0]);
+  for (int64_t i = 0; i < n; i++) {
+    if (!ok[i]) continue;
+    int64_t p = base[i], x1 = tx[i], y1 = ty[i], z1 = tz[i];
+    v[i] = bfd_img_load(src, dt, p);
+    v[n + i] = bfd_img_load(src, dt, p + x1);
+    v[2 * n + i] = bfd_img_load(src, dt, p + y1);
+    v[3 * n + i] = bfd_img_load(src, dt, p + y1 + x1);
+    v[4 * n + i] = bfd_img_load(src, dt, p + z1);
+    v[5 * n + i] = bfd_img_load(src, dt, p + z1 + x1);
+    v[6 * n + i] = bfd_img_load(src, dt, p + z1 + y1);
+    v[7 * n + i] = bfd_img_load(src, dt, p + z1 + y1 + x1);
+  }
+#pragma omp simd
+  for (int64_t i = 0; i < n; i++) {
+    float a = bfd_img_lerp(bfd_img_lerp(v[i], v[n + i], f2[i]), bfd_img_lerp(v[2 * n + i], v[3 * n + i], f2[i]), f1[i]);
+    float c = bfd_img_lerp(bfd_img_lerp(v[4 * n + i], v[5 * n + i], f2[i]),
+                           bfd_img_lerp(v[6 * n + i], v[7 * n + i], f2[i]), f1[i]);
+    if (ok[i]) out[i] = bfd_img_lerp(a, c, f0[i]);
+  }
 }
 
 /* The resampling path for one output row, one source dtype: written as a
@@ -319,8 +339,8 @@ static inline float linear_int(const void *src, int32_t dt, const bfdk_img_dims 
  * coordinates come first, in a loop that vectorizes (the elastic cells
  * along x, the same for every row, in ekx and efx), then the reads. */
 static inline void interp_row_dt(const ctx *x, int64_t b, int64_t oz, int64_t oy, float *tmp, const float *ex,
-                                 float *scr, const int32_t *ekx, const float *efx, const void *lab, int64_t lo,
-                                 int32_t dt) {
+                                 float *scr, const int32_t *ekx, const float *efx, float *lin, const void *lab,
+                                 int64_t lo, int32_t dt) {
   const bfdk_img_dims *d = x->d;
   const bfdk_img_spec *sp = x->sp;
   const bfdk_img_sample *s = &x->w.smp[b];
@@ -341,14 +361,19 @@ static inline void interp_row_dt(const ctx *x, int64_t b, int64_t oz, int64_t oy
     sy[i] = sc[1];
     sx[i] = sc[2];
   }
+  int32_t *ok = (int32_t *)(lin + 18 * X);
+  for (int64_t c = 0; c < C; c++) {
+    const void *src = src_channel(x, b, c);
+    if (dt != BFD_DTYPE_FLOAT32)
+      linear_row_int(src, dt, d, s, sz, sy, sx, X, lin, tmp + c * X, ok);
+    for (int64_t i = 0; i < X; i++)
+      if (dt == BFD_DTYPE_FLOAT32 || !ok[i]) {
+        const float sc[3] = {sz[i], sy[i], sx[i]};
+        tmp[c * X + i] = bfd_img_sample_linear(src, dt, d, s, sp->pad, sp->pad_value, sc);
+      }
+  }
   for (int64_t i = 0; i < X; i++) {
     const float sc[3] = {sz[i], sy[i], sx[i]};
-    for (int64_t c = 0; c < C; c++) {
-      const void *src = src_channel(x, b, c);
-      int ok = 0;
-      float v = dt != BFD_DTYPE_FLOAT32 ? linear_int(src, dt, d, s, sc, &ok) : 0.0f;
-      tmp[c * X + i] = ok ? v : bfd_img_sample_linear(src, dt, d, s, sp->pad, sp->pad_value, sc);
-    }
     if (lab)
       bfd_img_store_label(x->bt->out_labels, d->out_label_dtype, lo + i,
                           bfd_img_sample_label(lab, d->label_dtype, d, s, sp->pad, sp->label_pad, sc));
@@ -359,20 +384,20 @@ static inline void interp_row_dt(const ctx *x, int64_t b, int64_t oz, int64_t oy
 __attribute__((flatten))
 #endif
 static void interp_row(const ctx *x, int64_t b, int64_t oz, int64_t oy, float *tmp, const float *ex, float *scr,
-                       const int32_t *ekx, const float *efx, const void *lab, int64_t lo) {
+                       const int32_t *ekx, const float *efx, float *lin, const void *lab, int64_t lo) {
   switch (x->d->src_dtype) {
-    case BFD_DTYPE_UINT8: interp_row_dt(x, b, oz, oy, tmp, ex, scr, ekx, efx, lab, lo, BFD_DTYPE_UINT8); break;
-    case BFD_DTYPE_UINT16: interp_row_dt(x, b, oz, oy, tmp, ex, scr, ekx, efx, lab, lo, BFD_DTYPE_UINT16); break;
-    case BFD_DTYPE_INT16: interp_row_dt(x, b, oz, oy, tmp, ex, scr, ekx, efx, lab, lo, BFD_DTYPE_INT16); break;
-    default: interp_row_dt(x, b, oz, oy, tmp, ex, scr, ekx, efx, lab, lo, BFD_DTYPE_FLOAT32); break;
+    case BFD_DTYPE_UINT8: interp_row_dt(x, b, oz, oy, tmp, ex, scr, ekx, efx, lin, lab, lo, BFD_DTYPE_UINT8); break;
+    case BFD_DTYPE_UINT16: interp_row_dt(x, b, oz, oy, tmp, ex, scr, ekx, efx, lin, lab, lo, BFD_DTYPE_UINT16); break;
+    case BFD_DTYPE_INT16: interp_row_dt(x, b, oz, oy, tmp, ex, scr, ekx, efx, lin, lab, lo, BFD_DTYPE_INT16); break;
+    default: interp_row_dt(x, b, oz, oy, tmp, ex, scr, ekx, efx, lin, lab, lo, BFD_DTYPE_FLOAT32); break;
   }
 }
 
 /* Output row (b, oz, oy) of every channel into tmp (C rows of X), labels
- * straight to out_labels. ex holds enodes[2] * 3 floats, scr 3 X; ekx and
- * efx are the elastic cells along x. */
+ * straight to out_labels. ex holds enodes[2] * 3 floats, scr 3 X, lin 24 X
+ * (linear_row_int); ekx and efx are the elastic cells along x. */
 static void resample_row(const ctx *x, int64_t b, int64_t oz, int64_t oy, float *tmp, float *ex, float *scr,
-                         const int32_t *ekx, const float *efx) {
+                         const int32_t *ekx, const float *efx, float *lin) {
   const bfdk_img_dims *d = x->d;
   const bfdk_img_spec *sp = x->sp;
   const bfdk_img_sample *s = &x->w.smp[b];
@@ -421,7 +446,7 @@ static void resample_row(const ctx *x, int64_t b, int64_t oz, int64_t oy, float 
         for (int comp = 3 - d->nd; comp < 3; comp++)
           ex[kx * 3 + comp] = bfd_img_elastic_zy(nodes, d, kz, fz, ky, fy, kx, comp);
     }
-    interp_row(x, b, oz, oy, tmp, ex, scr, ekx, efx, lab, lo);
+    interp_row(x, b, oz, oy, tmp, ex, scr, ekx, efx, lin, lab, lo);
   }
 
   bfdk_img_pstat none = {0.0f, 0.0f, 0.0f};
@@ -446,11 +471,12 @@ static void resample(const ctx *x) {
     float *tmp = x->w.rows + (size_t)omp_get_thread_num() * (size_t)x->pl->row_floats;
     float *ex = tmp + d->C * X, *scr = ex + d->enodes[2] * 3, *efx = scr + 3 * X;
     int32_t *ekx = (int32_t *)(efx + X);
+    float *lin = (float *)(((uintptr_t)(efx + 2 * X) + 63) & ~(uintptr_t)63);
     for (int64_t i = 0; x->sp->elastic && i < X; i++) ekx[i] = (int32_t)bfd_img_ecell(i, x->sp->spacing[2], &efx[i]);
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < rows; r++) {
       int64_t oy = r % d->out[1], oz = (r / d->out[1]) % d->out[0], b = r / (d->out[1] * d->out[0]);
-      resample_row(x, b, oz, oy, tmp, ex, scr, ekx, efx);
+      resample_row(x, b, oz, oy, tmp, ex, scr, ekx, efx, lin);
     }
   }
 }

@@ -274,7 +274,7 @@ bfd_status bfdk_img_plan_make(const bfdk_img_spec *sp, const bfdk_img_batch *bt,
   pl->off_x = take(&at, direct || d->fused == sp->n_iops ? 0 : BC * N * sizeof(float));
   pl->off_y = take(&at, pl->has_spatial ? BC * N * sizeof(float) : 0);
   /* a multiple of 16 floats: no two threads' rows share a cache line */
-  pl->row_floats = (d->C * d->out[2] + d->enodes[2] * 3 + 5 * d->out[2] + 15) / 16 * 16;
+  pl->row_floats = (d->C * d->out[2] + d->enodes[2] * 3 + 29 * d->out[2] + 16 + 15) / 16 * 16;
   pl->off_rows = take(&at, BFDK_IMG_CPU_TEAM * (size_t)pl->row_floats * sizeof(float));
   pl->work_bytes = at;
 
