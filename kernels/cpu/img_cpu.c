@@ -336,8 +336,8 @@ static inline void linear_row_int(const void *src, int32_t dt, const bfdk_img_di
 /* The resampling path for one output row, one source dtype: written as a
  * function of a constant dtype so that, inlined (interp_row is flattened),
  * each dtype gets its own loop with direct loads. The row's source
- * coordinates come first, in a loop that vectorizes (the elastic cells
- * along x, the same for every row, in ekx and efx), then the reads. */
+ * coordinates come first (the elastic cells along x, the same for every
+ * row, from ekx and efx), then the reads. */
 static inline void interp_row_dt(const ctx *x, int64_t b, int64_t oz, int64_t oy, float *tmp, const float *ex,
                                  float *scr, const int32_t *ekx, const float *efx, float *lin, const void *lab,
                                  int64_t lo, int32_t dt) {
@@ -347,7 +347,6 @@ static inline void interp_row_dt(const ctx *x, int64_t b, int64_t oz, int64_t oy
   int64_t X = d->out[2], C = d->C;
   float *sz = scr, *sy = scr + X, *sx = scr + 2 * X;
   const int el = s->elastic, c0 = 3 - d->nd;
-#pragma omp simd
   for (int64_t i = 0; i < X; i++) {
     float dd[3] = {0.0f, 0.0f, 0.0f}, sc[3];
     if (el) {
