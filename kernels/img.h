@@ -43,6 +43,12 @@ typedef struct bfdk_img_batch {
   void *out;                 /* [B, C, (Z,) Y, X] */
   bfd_dtype out_label_dtype; /* int64, int32 or uint8, at least as wide as label_dtype's values */
   void *out_labels;          /* [B, (Z,) Y, X] when labels */
+  /* NULL: each sample holds the whole image. Else (CPU backend, op lists
+   * without image statistics or foreground crops) sample b holds only the
+   * voxels of boxes[b], [C, (nz,) ny, nx] at the start of its usual place
+   * (labels likewise), and the box holds every voxel its patch reads
+   * (bfdk_img_source_box). */
+  const bfdk_img_box *boxes;
 } bfdk_img_batch;
 
 /* Threads of the CPU backend's resampling pass at most: each has a row
@@ -61,7 +67,8 @@ typedef struct bfdk_img_plan {
   size_t off_gidx, off_samples, off_cstat, off_fg, off_hist, off_radix, off_partials, off_pstat, off_fgcount, off_nodes,
       off_blur, off_x, off_y;
   size_t off_rows;    /* CPU backend: BFDK_IMG_CPU_TEAM row buffers (the CUDA backend leaves them unused) */
-  int64_t row_floats; /* one row buffer: C output rows and the elastic field along x */
+  int64_t row_floats; /* one row buffer: C output rows, the elastic field along x, and per output voxel of a row
+                         its source coordinates, elastic cell and interpolation corners */
   size_t work_bytes;
   int out_ndim;         /* 4 or 5 */
   int64_t out_shape[5]; /* the shape of out */
@@ -113,6 +120,15 @@ void bfdk_img_spec_init(bfdk_img_spec *spec);
  * that does not fit with padding off, sizes) and lays out the workspace.
  * Errors name what is wrong and what to do. */
 bfd_status bfdk_img_plan_make(const bfdk_img_spec *spec, const bfdk_img_batch *batch, bfdk_img_plan *plan);
+
+/* The source voxels sample gidx's patch reads (border rule applied, a
+ * margin past the interpolation corners), computed from the same draws as
+ * the resampling pass; d is the plan's dims for the sample's shape, seed and
+ * epoch. nodes holds d's elastic control points of one sample (3 floats
+ * each). Returns 0, leaving box alone, when the op list needs whole
+ * images (image statistics, foreground crops). */
+int bfdk_img_source_box(const bfdk_img_spec *spec, const bfdk_img_plan *plan, const bfdk_img_dims *d, uint64_t gidx,
+                        float *nodes, bfdk_img_box *box);
 
 /* The CPU backend: host pointers, work of at least plan.work_bytes bytes
  * (any alignment of 8 or more). OpenMP threads as the runtime sets. */

@@ -430,18 +430,21 @@ def child_au(side, n_acc, steps):
     total = (steps + 1) * n_acc
     inflight = max(4, 2 * n_acc)
     # A few volumes make an epoch of one batch, and biofeed does not prefetch
-    # across epochs: the dataset is listed several times so that an epoch
-    # holds at least 4 batches (the baseline's index stream crosses epochs).
-    repeat = -(-4 * AU_BATCH // len(Images(w["data"], "3d")))
+    # across epochs: the dataset is listed several times so that one epoch
+    # holds every batch of the trial, as a training epoch spans many steps
+    # (the baseline's index stream crosses epochs).
+    repeat = -(-total * AU_BATCH // len(Images(w["data"], "3d")))
     it = (biofeed_iter(w, total, AU_BATCH, inflight, drop_last=False, memory="8G", repeat=repeat) if side == "biofeed"
           else baseline_iter(w, total, AU_BATCH, max(2, -(-inflight // CORES))))
     t0 = None
     for k, b in enumerate(it):
         del b
         if (k + 1) % n_acc == 0:
+            time.sleep(AU_STEP_S)
+            # the clock starts after the warm-up step's compute: the wall
+            # time then holds the `steps` measured steps the numerator counts
             if k + 1 == n_acc:
                 t0 = time.perf_counter()
-            time.sleep(AU_STEP_S)
     wall = time.perf_counter() - t0
     del it
     gc.collect()

@@ -11,6 +11,7 @@
  * per-voxel kernel. */
 #include <math.h>
 #include <omp.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #if defined(__SSE2__)
@@ -32,9 +33,13 @@ typedef struct ctx {
 
 static size_t src_esize(const bfdk_img_dims *d) { return bfd_img_dtype_size(d->src_dtype); }
 
+/* Channel c of sample b: samples sit src_vox * C elements apart, and a
+ * sample's channels hold its box each (the whole image without boxes). */
 static const void *src_channel(const ctx *x, int64_t b, int64_t c) {
+  const int32_t *n = x->bt->boxes ? x->bt->boxes[b].n : NULL;
+  size_t box = n ? (size_t)n[0] * (size_t)n[1] * (size_t)n[2] : (size_t)x->d->src_vox;
   return (const char *)x->bt->images +
-         ((size_t)b * (size_t)x->d->C + (size_t)c) * (size_t)x->d->src_vox * src_esize(x->d);
+         ((size_t)b * (size_t)x->d->C * (size_t)x->d->src_vox + (size_t)c * box) * src_esize(x->d);
 }
 
 static const void *src_labels(const ctx *x, int64_t b) {
@@ -151,6 +156,10 @@ static void draws(const ctx *x) {
   const bfdk_img_spec *sp = x->sp;
   for (int64_t b = 0; b < d->B; b++) {
     bfd_img_draw_sample(sp, d, x->w.gidx[b], x->w.fg[b], &x->w.smp[b]);
+    if (x->bt->boxes) {
+      memcpy(x->w.smp[b].blo, x->bt->boxes[b].lo, sizeof x->w.smp[b].blo);
+      memcpy(x->w.smp[b].bn, x->bt->boxes[b].n, sizeof x->w.smp[b].bn);
+    }
     for (int k = 0; k < sp->n_iops && x->pl->has_blur; k++)
       if (sp->iops[k].kind == BFDK_IMG_BLUR)
         bfd_img_blur_weights(x->w.smp[b].ip[k][1],
@@ -274,52 +283,120 @@ static void copy_row(const void *src, int32_t dt, int64_t base, int64_t step, in
 }
 #undef COPY_ROW
 
+/* bfd_img_sample_linear's values at the n source coordinates (sz, sy, sx)
+ * of a row, for integer sources, into out; ok[i] = 0 where a corner is
+ * outside the image (out[i] is then left for the caller). In passes whose
+ * arithmetic vectorizes: corners and weights, the loads, the lerps. No
+ * branches on the weights: a corner across a zero weight is replaced by
+ * its neighbour on this side, and lerp(a, a, f) and lerp(a, b, 0) are
+ * exactly a for the finite values other than -0 that integer loads and
+ * their lerps give, so the bits are bfd_img_trilerp's. lin holds 24 n
+ * floats, 8-byte aligned. */
+static inline void linear_row_int(const void *src, int32_t dt, const bfdk_img_dims *d, const bfdk_img_sample *s,
+                                  const float *sz, const float *sy, const float *sx, int64_t n, float *lin,
+                                  float *out, int32_t *ok) {
+  int64_t *base = (int64_t *)lin, *ty = base + n, *tz = base + 2 * n;
+  float *f0 = lin + 6 * n, *f1 = lin + 7 * n, *f2 = lin + 8 * n, *v = lin + 9 * n; /* v: 8 corners of n */
+  int32_t *tx = (int32_t *)(lin + 17 * n);
+  const int64_t Y = s->bn[2], Z = (int64_t)s->bn[1] * s->bn[2];
+#pragma omp simd
+  for (int64_t i = 0; i < n; i++) {
+    int32_t l0 = bfd_floori(sz[i]), l1 = bfd_floori(sy[i]), l2 = bfd_floori(sx[i]);
+    f0[i] = sz[i] - (float)l0;
+    f1[i] = sy[i] - (float)l1;
+    f2[i] = sx[i] - (float)l2;
+    ok[i] = l0 >= 0 && l0 + (f0[i] != 0.0f) < d->src[0] && l1 >= 0 && l1 + (f1[i] != 0.0f) < d->src[1] && l2 >= 0 &&
+            l2 + (f2[i] != 0.0f) < d->src[2];
+    base[i] = bfd_img_at(s, l0, l1, l2);
+    tx[i] = f2[i] != 0.0f;
+    ty[i] = f1[i] != 0.0f ? Y : 0;
+    tz[i] = f0[i] != 0.0f ? Z : 0;
+  }
+  for (int64_t i = 0; i < n; i++) {
+    if (!ok[i]) continue;
+    int64_t p = base[i], x1 = tx[i], y1 = ty[i], z1 = tz[i];
+    v[i] = bfd_img_load(src, dt, p);
+    v[n + i] = bfd_img_load(src, dt, p + x1);
+    v[2 * n + i] = bfd_img_load(src, dt, p + y1);
+    v[3 * n + i] = bfd_img_load(src, dt, p + y1 + x1);
+    v[4 * n + i] = bfd_img_load(src, dt, p + z1);
+    v[5 * n + i] = bfd_img_load(src, dt, p + z1 + x1);
+    v[6 * n + i] = bfd_img_load(src, dt, p + z1 + y1);
+    v[7 * n + i] = bfd_img_load(src, dt, p + z1 + y1 + x1);
+  }
+#pragma omp simd
+  for (int64_t i = 0; i < n; i++) {
+    float a = bfd_img_lerp(bfd_img_lerp(v[i], v[n + i], f2[i]), bfd_img_lerp(v[2 * n + i], v[3 * n + i], f2[i]), f1[i]);
+    float c = bfd_img_lerp(bfd_img_lerp(v[4 * n + i], v[5 * n + i], f2[i]),
+                           bfd_img_lerp(v[6 * n + i], v[7 * n + i], f2[i]), f1[i]);
+    if (ok[i]) out[i] = bfd_img_lerp(a, c, f0[i]);
+  }
+}
+
 /* The resampling path for one output row, one source dtype: written as a
  * function of a constant dtype so that, inlined (interp_row is flattened),
- * each dtype gets its own loop with direct loads. */
+ * each dtype gets its own loop with direct loads. The row's source
+ * coordinates come first (the elastic cells along x, the same for every
+ * row, from ekx and efx), then the reads. */
 static inline void interp_row_dt(const ctx *x, int64_t b, int64_t oz, int64_t oy, float *tmp, const float *ex,
-                                 const void *lab, int64_t lo, int32_t dt) {
+                                 float *scr, const int32_t *ekx, const float *efx, float *lin, const void *lab,
+                                 int64_t lo, int32_t dt) {
   const bfdk_img_dims *d = x->d;
   const bfdk_img_spec *sp = x->sp;
   const bfdk_img_sample *s = &x->w.smp[b];
   int64_t X = d->out[2], C = d->C;
+  float *sz = scr, *sy = scr + X, *sx = scr + 2 * X;
+  const int el = s->elastic, c0 = 3 - d->nd;
   for (int64_t i = 0; i < X; i++) {
     float dd[3] = {0.0f, 0.0f, 0.0f}, sc[3];
-    if (s->elastic) {
-      float fx;
-      int64_t kx = bfd_img_ecell(i, sp->spacing[2], &fx);
-      for (int comp = 3 - d->nd; comp < 3; comp++)
+    if (el) {
+      int64_t kx = ekx[i];
+      float fx = efx[i];
+      for (int comp = c0; comp < 3; comp++)
         dd[comp] = fx == 0.0f ? ex[kx * 3 + comp] : bfd_img_lerp(ex[kx * 3 + comp], ex[(kx + 1) * 3 + comp], fx);
     }
     bfd_img_source_coord(s, oz, oy, i, dd, sc);
-    for (int64_t c = 0; c < C; c++)
-      tmp[c * X + i] = bfd_img_sample_linear(src_channel(x, b, c), dt, d, sp->pad, sp->pad_value, sc);
+    sz[i] = sc[0];
+    sy[i] = sc[1];
+    sx[i] = sc[2];
+  }
+  int32_t *ok = (int32_t *)(lin + 18 * X);
+  for (int64_t c = 0; c < C; c++) {
+    const void *src = src_channel(x, b, c);
+    if (dt != BFD_DTYPE_FLOAT32)
+      linear_row_int(src, dt, d, s, sz, sy, sx, X, lin, tmp + c * X, ok);
+    for (int64_t i = 0; i < X; i++)
+      if (dt == BFD_DTYPE_FLOAT32 || !ok[i]) {
+        const float sc[3] = {sz[i], sy[i], sx[i]};
+        tmp[c * X + i] = bfd_img_sample_linear(src, dt, d, s, sp->pad, sp->pad_value, sc);
+      }
+  }
+  for (int64_t i = 0; i < X; i++) {
+    const float sc[3] = {sz[i], sy[i], sx[i]};
     if (lab)
       bfd_img_store_label(x->bt->out_labels, d->out_label_dtype, lo + i,
-                          bfd_img_sample_label(lab, d->label_dtype, d, sp->pad, sp->label_pad, sc));
+                          bfd_img_sample_label(lab, d->label_dtype, d, s, sp->pad, sp->label_pad, sc));
   }
 }
 
 #if defined(__GNUC__)
 __attribute__((flatten))
 #endif
-static void interp_row(const ctx *x, int64_t b, int64_t oz, int64_t oy, float *tmp, const float *ex, const void *lab,
-                       int64_t lo) {
+static void interp_row(const ctx *x, int64_t b, int64_t oz, int64_t oy, float *tmp, const float *ex, float *scr,
+                       const int32_t *ekx, const float *efx, float *lin, const void *lab, int64_t lo) {
   switch (x->d->src_dtype) {
-    case BFD_DTYPE_UINT8: interp_row_dt(x, b, oz, oy, tmp, ex, lab, lo, BFD_DTYPE_UINT8); break;
-    case BFD_DTYPE_UINT16: interp_row_dt(x, b, oz, oy, tmp, ex, lab, lo, BFD_DTYPE_UINT16); break;
-    case BFD_DTYPE_INT16: interp_row_dt(x, b, oz, oy, tmp, ex, lab, lo, BFD_DTYPE_INT16); break;
-    default: interp_row_dt(x, b, oz, oy, tmp, ex, lab, lo, BFD_DTYPE_FLOAT32); break;
+    case BFD_DTYPE_UINT8: interp_row_dt(x, b, oz, oy, tmp, ex, scr, ekx, efx, lin, lab, lo, BFD_DTYPE_UINT8); break;
+    case BFD_DTYPE_UINT16: interp_row_dt(x, b, oz, oy, tmp, ex, scr, ekx, efx, lin, lab, lo, BFD_DTYPE_UINT16); break;
+    case BFD_DTYPE_INT16: interp_row_dt(x, b, oz, oy, tmp, ex, scr, ekx, efx, lin, lab, lo, BFD_DTYPE_INT16); break;
+    default: interp_row_dt(x, b, oz, oy, tmp, ex, scr, ekx, efx, lin, lab, lo, BFD_DTYPE_FLOAT32); break;
   }
 }
 
-static int64_t src_index(const bfdk_img_dims *d, const int64_t w[3]) {
-  return (w[0] * d->src[1] + w[1]) * d->src[2] + w[2];
-}
-
 /* Output row (b, oz, oy) of every channel into tmp (C rows of X), labels
- * straight to out_labels. ex holds enodes[2] * 3 floats. */
-static void resample_row(const ctx *x, int64_t b, int64_t oz, int64_t oy, float *tmp, float *ex) {
+ * straight to out_labels. ex holds enodes[2] * 3 floats, scr 3 X, lin 24 X
+ * (linear_row_int); ekx and efx are the elastic cells along x. */
+static void resample_row(const ctx *x, int64_t b, int64_t oz, int64_t oy, float *tmp, float *ex, float *scr,
+                         const int32_t *ekx, const float *efx, float *lin) {
   const bfdk_img_dims *d = x->d;
   const bfdk_img_spec *sp = x->sp;
   const bfdk_img_sample *s = &x->w.smp[b];
@@ -336,8 +413,8 @@ static void resample_row(const ctx *x, int64_t b, int64_t oz, int64_t oy, float 
     for (int a = 0; a < 3; a++) inside &= w0[a] >= 0 && w0[a] < d->src[a] && w1[a] >= 0 && w1[a] < d->src[a];
     if (inside) {
       int a2 = s->axis[2];
-      int64_t step = (a2 == 2 ? 1 : (a2 == 1 ? d->src[2] : d->src[1] * d->src[2])) * (s->rev[2] ? -1 : 1);
-      int64_t base = src_index(d, w0);
+      int64_t step = (a2 == 2 ? 1 : (a2 == 1 ? s->bn[2] : (int64_t)s->bn[1] * s->bn[2])) * (s->rev[2] ? -1 : 1);
+      int64_t base = bfd_img_at(s, w0[0], w0[1], w0[2]);
       for (int64_t c = 0; c < C; c++) copy_row(src_channel(x, b, c), d->src_dtype, base, step, X, tmp + c * X);
       for (int64_t i = 0; lab && i < X; i++)
         bfd_img_store_label(x->bt->out_labels, d->out_label_dtype, lo + i,
@@ -348,13 +425,13 @@ static void resample_row(const ctx *x, int64_t b, int64_t oz, int64_t oy, float 
         bfd_img_copy_coord(s, oz, oy, i, wv);
         for (int64_t c = 0; c < C; c++)
           tmp[c * X + i] =
-              bfd_img_tap(src_channel(x, b, c), d->src_dtype, d, sp->pad, sp->pad_value, wv[0], wv[1], wv[2]);
+              bfd_img_tap(src_channel(x, b, c), d->src_dtype, d, s, sp->pad, sp->pad_value, wv[0], wv[1], wv[2]);
         if (lab) {
           int64_t z = bfd_img_border(wv[0], d->src[0], sp->pad), y = bfd_img_border(wv[1], d->src[1], sp->pad),
                   xx = bfd_img_border(wv[2], d->src[2], sp->pad);
           int64_t lv = (z < 0 || y < 0 || xx < 0)
                            ? sp->label_pad
-                           : bfd_img_label_load(lab, d->label_dtype, (z * d->src[1] + y) * d->src[2] + xx);
+                           : bfd_img_label_load(lab, d->label_dtype, bfd_img_at(s, z, y, xx));
           bfd_img_store_label(x->bt->out_labels, d->out_label_dtype, lo + i, lv);
         }
       }
@@ -368,7 +445,7 @@ static void resample_row(const ctx *x, int64_t b, int64_t oz, int64_t oy, float 
         for (int comp = 3 - d->nd; comp < 3; comp++)
           ex[kx * 3 + comp] = bfd_img_elastic_zy(nodes, d, kz, fz, ky, fy, kx, comp);
     }
-    interp_row(x, b, oz, oy, tmp, ex, lab, lo);
+    interp_row(x, b, oz, oy, tmp, ex, scr, ekx, efx, lin, lab, lo);
   }
 
   bfdk_img_pstat none = {0.0f, 0.0f, 0.0f};
@@ -389,11 +466,16 @@ static void resample(const ctx *x) {
   int team = omp_get_max_threads() < BFDK_IMG_CPU_TEAM ? omp_get_max_threads() : BFDK_IMG_CPU_TEAM;
 #pragma omp parallel num_threads(team)
   {
+    int64_t X = d->out[2];
     float *tmp = x->w.rows + (size_t)omp_get_thread_num() * (size_t)x->pl->row_floats;
+    float *ex = tmp + d->C * X, *scr = ex + d->enodes[2] * 3, *efx = scr + 3 * X;
+    int32_t *ekx = (int32_t *)(efx + X);
+    float *lin = (float *)(((uintptr_t)(efx + 2 * X) + 63) & ~(uintptr_t)63);
+    for (int64_t i = 0; x->sp->elastic && i < X; i++) ekx[i] = (int32_t)bfd_img_ecell(i, x->sp->spacing[2], &efx[i]);
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < rows; r++) {
       int64_t oy = r % d->out[1], oz = (r / d->out[1]) % d->out[0], b = r / (d->out[1] * d->out[0]);
-      resample_row(x, b, oz, oy, tmp, tmp + d->C * d->out[2]);
+      resample_row(x, b, oz, oy, tmp, ex, scr, ekx, efx, lin);
     }
   }
 }

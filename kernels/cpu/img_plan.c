@@ -1,6 +1,7 @@
 /* Host-side checks and workspace layout for the image ops, shared by the
  * CPU and CUDA backends: everything that can be wrong with a batch is found
  * here, before any kernel runs, with a message that says what to change. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -273,9 +274,22 @@ bfd_status bfdk_img_plan_make(const bfdk_img_spec *sp, const bfdk_img_batch *bt,
   pl->off_x = take(&at, direct || d->fused == sp->n_iops ? 0 : BC * N * sizeof(float));
   pl->off_y = take(&at, pl->has_spatial ? BC * N * sizeof(float) : 0);
   /* a multiple of 16 floats: no two threads' rows share a cache line */
-  pl->row_floats = (d->C * d->out[2] + d->enodes[2] * 3 + 15) / 16 * 16;
+  pl->row_floats = (d->C * d->out[2] + d->enodes[2] * 3 + 29 * d->out[2] + 16 + 15) / 16 * 16;
   pl->off_rows = take(&at, BFDK_IMG_CPU_TEAM * (size_t)pl->row_floats * sizeof(float));
   pl->work_bytes = at;
+
+  if (bt->boxes) {
+    if (pl->norm_data || pl->need_fg)
+      return bfdi_fail(BFD_ERR_INVALID_ARG,
+                       "image ops: source boxes given, but %s needs whole images: pass whole samples",
+                       pl->need_fg ? "the foreground crop" : "normalize");
+    for (size_t b = 0; b < bt->batch; b++)
+      for (int a = 0; a < 3; a++)
+        if (bt->boxes[b].lo[a] < 0 || bt->boxes[b].n[a] < 1 || bt->boxes[b].lo[a] + (int64_t)bt->boxes[b].n[a] > d->src[a])
+          return bfdi_fail(BFD_ERR_INVALID_ARG, "image ops: sample %zu's source box along %s, [%d, +%d), is outside "
+                           "the image's %lld voxels", b, axis_name(a), (int)bt->boxes[b].lo[a],
+                           (int)bt->boxes[b].n[a], (long long)d->src[a]);
+  }
 
   int o = 0;
   pl->out_shape[o++] = d->B;
@@ -284,4 +298,60 @@ bfd_status bfdk_img_plan_make(const bfdk_img_spec *sp, const bfdk_img_batch *bt,
   if (d->channels_last) pl->out_shape[o++] = d->C;
   pl->out_ndim = o;
   return BFD_OK;
+}
+
+/* Along one axis of n voxels, the inclusive range [lo, hi] of voxels read
+ * after the border rule: constant padding never reads outside, reflection
+ * may read anywhere. */
+static void box_axis(double lo, double hi, int64_t n, int32_t pad, int32_t *blo, int32_t *bn) {
+  if (pad == BFDK_PAD_REFLECT && (lo < 0.0 || hi > (double)(n - 1))) lo = 0.0, hi = (double)(n - 1);
+  int64_t l = lo < 0.0 ? 0 : (lo > (double)(n - 1) ? n - 1 : (int64_t)lo);
+  int64_t h = hi > (double)(n - 1) ? n - 1 : (hi < (double)l ? l : (int64_t)hi);
+  *blo = (int32_t)l;
+  *bn = (int32_t)(h - l + 1);
+}
+
+int bfdk_img_source_box(const bfdk_img_spec *sp, const bfdk_img_plan *pl, const bfdk_img_dims *d, uint64_t gidx,
+                        float *nodes, bfdk_img_box *box) {
+  if (pl->norm_data || pl->need_fg) return 0;
+  bfdk_img_sample s;
+  bfd_img_draw_sample(sp, d, gidx, -1, &s);
+  double lo[3], hi[3];
+  if (!s.interp) {
+    for (int a = 0; a < 3; a++) {
+      lo[a] = s.origin[a];
+      hi[a] = (double)s.origin[a] + s.win[a] - 1;
+    }
+  } else {
+    /* u_j spans the output axis plus the displacement's range: every
+     * voxel's displacement is a blend of control points. */
+    double ulo[3], uhi[3], dmin[3] = {0.0, 0.0, 0.0}, dmax[3] = {0.0, 0.0, 0.0};
+    if (s.elastic)
+      for (int64_t n = 0; n < pl->nodes; n++) {
+        bfd_img_elastic_node(d, gidx, s.emag, n, nodes);
+        for (int j = 0; j < 3; j++) {
+          dmin[j] = nodes[j] < dmin[j] ? nodes[j] : dmin[j];
+          dmax[j] = nodes[j] > dmax[j] ? nodes[j] : dmax[j];
+        }
+      }
+    for (int j = 0; j < 3; j++) {
+      ulo[j] = s.rev[j] ? -dmax[j] : dmin[j];
+      uhi[j] = (double)(d->out[j] - 1) + (s.rev[j] ? -dmin[j] : dmax[j]);
+    }
+    /* The pass computes in float: a voxel of margin covers its rounding,
+     * and the corners past floor(sc) (linear) or floor(sc + 0.5) (labels)
+     * another. */
+    for (int i = 0; i < 3; i++) {
+      lo[i] = hi[i] = s.b[i];
+      for (int j = 0; j < 3; j++) {
+        double m = s.Mo[i][j];
+        lo[i] += m * (m >= 0.0 ? ulo[j] : uhi[j]);
+        hi[i] += m * (m >= 0.0 ? uhi[j] : ulo[j]);
+      }
+      lo[i] = floor(lo[i] - 1.0);
+      hi[i] = floor(hi[i] + 1.0) + 1.0;
+    }
+  }
+  for (int a = 0; a < 3; a++) box_axis(lo[a], hi[a], d->src[a], sp->pad, &box->lo[a], &box->n[a]);
+  return 1;
 }

@@ -197,8 +197,8 @@ __global__ void img_resample_kernel(bfdk_img_spec sp, bfdk_img_dims d, const voi
     }
     for (int64_t c = 0; c < d.C; c++) {
       const void *src = channel(images, es, b * d.C + c, d.src_vox);
-      float val = s->interp ? bfd_img_sample_linear(src, d.src_dtype, &d, sp.pad, sp.pad_value, sc)
-                            : bfd_img_tap(src, d.src_dtype, &d, sp.pad, sp.pad_value, wv[0], wv[1], wv[2]);
+      float val = s->interp ? bfd_img_sample_linear(src, d.src_dtype, &d, s, sp.pad, sp.pad_value, sc)
+                            : bfd_img_tap(src, d.src_dtype, &d, s, sp.pad, sp.pad_value, wv[0], wv[1], wv[2]);
       bfdk_img_cstat cs = {0.0f, 1.0f};
       if (has_norm) cs = cst[b * d.C + c];
       uint64_t e = (uint64_t)c * (uint64_t)d.out_vox + (uint64_t)v;
@@ -211,12 +211,12 @@ __global__ void img_resample_kernel(bfdk_img_spec sp, bfdk_img_dims d, const voi
     if (lab) {
       int64_t lv;
       if (s->interp) {
-        lv = bfd_img_sample_label(lab, d.label_dtype, &d, sp.pad, sp.label_pad, sc);
+        lv = bfd_img_sample_label(lab, d.label_dtype, &d, s, sp.pad, sp.label_pad, sc);
       } else {
         int64_t z = bfd_img_border(wv[0], d.src[0], sp.pad), y = bfd_img_border(wv[1], d.src[1], sp.pad),
                 x = bfd_img_border(wv[2], d.src[2], sp.pad);
         lv = (z < 0 || y < 0 || x < 0) ? sp.label_pad
-                                       : bfd_img_label_load(lab, d.label_dtype, (z * d.src[1] + y) * d.src[2] + x);
+                                       : bfd_img_label_load(lab, d.label_dtype, bfd_img_at(s, z, y, x));
       }
       bfd_img_store_label(out_labels, d.out_label_dtype, b * d.out_vox + v, lv);
     }
@@ -346,6 +346,8 @@ extern "C" bfd_status bfdk_img_run_cuda(const bfdk_img_spec *sp, const bfdk_img_
   if (!work || work_bytes < pl.work_bytes)
     return bfdi_fail(BFD_ERR_INVALID_ARG, "image ops: workspace of %zu bytes is too small: the plan needs %zu",
                      work_bytes, pl.work_bytes);
+  if (bt->boxes)
+    return bfdi_fail(BFD_ERR_UNSUPPORTED, "image ops: source boxes are for the CPU backend; pass whole samples");
   cudaStream_t st = stream;
   const bfdk_img_dims &d = pl.dims;
   bfdk_img_views w = bfdk_img_carve(&pl, work);

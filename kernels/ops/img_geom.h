@@ -245,6 +245,10 @@ BFD_OP void bfd_img_draw_sample(const bfdk_img_spec *sp, const bfdk_img_dims *d,
     s->emag = bfd_img_uniform(ke, 1, sp->mag_lo, sp->mag_hi);
   }
   s->interp = affine || s->elastic;
+  for (int a = 0; a < 3; a++) {
+    s->blo[a] = 0;
+    s->bn[a] = (int32_t)d->src[a];
+  }
 
   float c[3];
   for (int a = 0; a < 3; a++) c[a] = (float)(s->win[a] - 1) * 0.5f;
@@ -355,14 +359,19 @@ BFD_OP void bfd_img_source_coord(const bfdk_img_sample *s, int64_t oz, int64_t o
   for (int i = 0; i < 3; i++) sc[i] = bfd_img_scoord(s, i, u);
 }
 
+/* Offset in the sample's buffer of source voxel (z, y, x), which its box holds. */
+BFD_OP int64_t bfd_img_at(const bfdk_img_sample *s, int64_t z, int64_t y, int64_t x) {
+  return ((z - s->blo[0]) * s->bn[1] + (y - s->blo[1])) * s->bn[2] + (x - s->blo[2]);
+}
+
 /* One source value with the border rule; pad is the constant for padding. */
-BFD_OP float bfd_img_tap(const void *src, int32_t dtype, const bfdk_img_dims *d, int32_t pad, float padv, int64_t z,
-                         int64_t y, int64_t x) {
+BFD_OP float bfd_img_tap(const void *src, int32_t dtype, const bfdk_img_dims *d, const bfdk_img_sample *s, int32_t pad,
+                         float padv, int64_t z, int64_t y, int64_t x) {
   z = bfd_img_border(z, d->src[0], pad);
   y = bfd_img_border(y, d->src[1], pad);
   x = bfd_img_border(x, d->src[2], pad);
   if (z < 0 || y < 0 || x < 0) return padv;
-  return bfd_img_load(src, dtype, (z * d->src[1] + y) * d->src[2] + x);
+  return bfd_img_load(src, dtype, bfd_img_at(s, z, y, x));
 }
 
 /* The lerps of a bilinear / trilinear sample from its corner values
@@ -386,8 +395,8 @@ BFD_OP float bfd_img_trilerp(const float v[2][2][2], const float f[3]) {
 /* Bilinear / trilinear value of one channel at source coordinate sc. Reads
  * straight from the source when every corner needed is inside it, else
  * through the border rule. */
-BFD_OP float bfd_img_sample_linear(const void *src, int32_t dtype, const bfdk_img_dims *d, int32_t pad, float padv,
-                                   const float sc[3]) {
+BFD_OP float bfd_img_sample_linear(const void *src, int32_t dtype, const bfdk_img_dims *d, const bfdk_img_sample *s,
+                                   int32_t pad, float padv, const float sc[3]) {
   int64_t i[3];
   float f[3];
   int inside = 1;
@@ -400,8 +409,8 @@ BFD_OP float bfd_img_sample_linear(const void *src, int32_t dtype, const bfdk_im
   int nz = f[0] != 0.0f ? 2 : 1, ny = f[1] != 0.0f ? 2 : 1, nx = f[2] != 0.0f ? 2 : 1;
   float v[2][2][2];
   if (inside) {
-    int64_t sy = d->src[2], sz = d->src[1] * d->src[2];
-    int64_t base = i[0] * sz + i[1] * sy + i[2];
+    int64_t sy = s->bn[2], sz = (int64_t)s->bn[1] * s->bn[2];
+    int64_t base = bfd_img_at(s, i[0], i[1], i[2]);
     for (int dz = 0; dz < nz; dz++)
       for (int dy = 0; dy < ny; dy++)
         for (int dx = 0; dx < nx; dx++) v[dz][dy][dx] = bfd_img_load(src, dtype, base + dz * sz + dy * sy + dx);
@@ -409,19 +418,19 @@ BFD_OP float bfd_img_sample_linear(const void *src, int32_t dtype, const bfdk_im
     for (int dz = 0; dz < nz; dz++)
       for (int dy = 0; dy < ny; dy++)
         for (int dx = 0; dx < nx; dx++)
-          v[dz][dy][dx] = bfd_img_tap(src, dtype, d, pad, padv, i[0] + dz, i[1] + dy, i[2] + dx);
+          v[dz][dy][dx] = bfd_img_tap(src, dtype, d, s, pad, padv, i[0] + dz, i[1] + dy, i[2] + dx);
   }
   return bfd_img_trilerp(v, f);
 }
 
 /* Nearest label at sc (halves round up). */
-BFD_OP int64_t bfd_img_sample_label(const void *lab, int32_t dtype, const bfdk_img_dims *d, int32_t pad, int64_t padv,
-                                    const float sc[3]) {
+BFD_OP int64_t bfd_img_sample_label(const void *lab, int32_t dtype, const bfdk_img_dims *d, const bfdk_img_sample *s,
+                                    int32_t pad, int64_t padv, const float sc[3]) {
   int64_t z = bfd_img_border(bfd_floori(sc[0] + 0.5f), d->src[0], pad);
   int64_t y = bfd_img_border(bfd_floori(sc[1] + 0.5f), d->src[1], pad);
   int64_t x = bfd_img_border(bfd_floori(sc[2] + 0.5f), d->src[2], pad);
   if (z < 0 || y < 0 || x < 0) return padv;
-  return bfd_img_label_load(lab, dtype, (z * d->src[1] + y) * d->src[2] + x);
+  return bfd_img_label_load(lab, dtype, bfd_img_at(s, z, y, x));
 }
 
 /* Source voxel of output voxel o on the copy path, as unbordered indices. */

@@ -141,7 +141,14 @@ typedef struct bfdk_img_sample {
   float Mo[3][3]; /* s[i] = b[i] + sum_j Mo[i][j] u[j], u the window coordinate along output axis j */
   float b[3];
   float ip[BFDK_IMG_MAX_OPS][3]; /* per intensity op: applied (0 or 1), drawn value, inverted (gamma) */
+  int32_t blo[3], bn[3];         /* the source box the sample's buffer holds: origin and extent (whole: 0, src) */
 } bfdk_img_sample;
+
+/* A box of a source image: voxels [lo, lo + n) along z, y, x. */
+typedef struct bfdk_img_box {
+  int32_t lo[3];
+  int32_t n[3];
+} bfdk_img_box;
 
 /* Per sample and channel, from the whole source image: normalize's x -> (x - a) / d. */
 typedef struct bfdk_img_cstat {

@@ -98,6 +98,7 @@ static bfd_status img_ops(bfdi_pipe *p, bfdi_slot *s) {
     bt.out_dtype = j->out_dtype;
     bt.channels_last = j->layout == BFDI_CHANNELS_LAST;
     bt.out = out + (size_t)b0 * (size_t)p->img_out_sample;
+    bt.boxes = s->boxed ? s->box + b0 : NULL;
     if (g->has_labels) {
       bt.labels = lab + s->lab_off[b0];
       bt.label_ndim = g->ndim - 1;

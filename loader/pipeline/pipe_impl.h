@@ -51,6 +51,8 @@ typedef struct bfdi_rd {
   uint32_t row;
   uint8_t part;     /* bfdi_part */
   uint8_t buf;      /* BUF_* */
+  uint8_t boxed;    /* images: read only box */
+  bfdi_box box;
 } bfdi_rd;
 
 /* A batch slot: everything one batch needs, allocated once. The public
@@ -77,6 +79,8 @@ struct bfd_batch {
   uint32_t *group;   /* images: shape group of each row */
   uint64_t *offsets; /* sequences: spans in `in` [n + 1]; images: each row's data in `in` */
   uint64_t *lab_off; /* images: each row's label in `lab` */
+  bfdk_img_box *box; /* images: the source box each row holds, when boxed */
+  int boxed;         /* images: rows hold only their boxes (plan.c) */
   uint32_t *first_rd; /* each row's first read */
   /* reads */
   bfdi_rd *rd;
@@ -216,6 +220,12 @@ void bfdi_plan_reset(bfdi_slot *s);
 void bfdi_plan_meta(bfdi_pipe *p, bfdi_slot *s, uint32_t b, const bfdi_sample_ref *r);
 bfd_status bfdi_plan_row(bfdi_pipe *p, bfdi_slot *s, uint32_t b, const bfdi_sample_ref *r);
 bfd_status bfdi_plan_done(bfdi_pipe *p, bfdi_slot *s);
+
+/* The box of a whole sample of group g (plan.c). */
+void bfdi_img_whole_box(const bfdi_src_group *g, bfdk_img_box *box);
+
+/* The image ops' plan for a batch of B samples of group g (slots.c). */
+bfd_status bfdi_img_plan(const bfdi_pipe *p, const bfdi_src_group *g, size_t B, bfdk_img_plan *pl);
 /* A team of up to want threads for one batch of a stage: the stage's own
  * thread and what the spare threads allow, so that decode and the ops
  * together never run more than io.workers + 1 threads, and no OpenMP

@@ -6,6 +6,8 @@
  * record. With N rejection (window.max_n_frac < 1) every candidate window is
  * planned (with room for the shift), the read stage reads the later ones of
  * a row only when its first has too many Ns, and the decode stage picks one. */
+#include <string.h>
+
 #include "gpu.h"
 #include "ops/seq_window.h"
 #include "pipeline/dist.h"
@@ -59,16 +61,79 @@ static bfd_status seq_row(bfdi_pipe *p, bfdi_slot *s, uint32_t b, uint32_t d, co
   return BFD_OK;
 }
 
+/* Control points of one sample that the plan stage bounds a box with;
+ * an elastic grid with more reads whole images. */
+#define BOX_NODES 4096
+
+/* Row b's source box in read order ([C,] z, y, x over the sample's axes),
+ * or 0 when it reads the whole sample: on the CPU backend, without ranks
+ * that share reads, without restricted data, for op lists that cut patches
+ * and need no whole-image statistics. The box is computed from the draws
+ * the ops make (bfdk_img_source_box), so the patch is the same bits. */
+static int img_box(bfdi_pipe *p, bfdi_slot *s, uint32_t b, const bfdi_src_group *g) {
+  const bfdk_img_spec *sp = &p->job.img;
+  if (p->cuda || p->dist || p->secure || sp->crop_mode == BFDK_CROP_NONE) return 0;
+  bfdk_img_plan pl;
+  if (bfdi_img_plan(p, g, 1, &pl) != BFD_OK || pl.nodes > BOX_NODES) return 0;
+  float grid[BOX_NODES * 3];
+  pl.dims.seed = p->job.seed;
+  pl.dims.epoch = s->c.epoch;
+  return bfdk_img_source_box(sp, &pl, &pl.dims, s->key[b], grid, &s->box[b]);
+}
+
+void bfdi_img_whole_box(const bfdi_src_group *g, bfdk_img_box *box) {
+  const int nd = g->ndim - 1;
+  for (int a = 0; a < 3; a++) {
+    box->lo[a] = 0;
+    box->n[a] = a < 3 - nd ? 1 : (int32_t)g->shape[g->ndim - 3 + a];
+  }
+}
+
+/* The box of row b over an array's sample axes: channels (data only) whole. */
+static bfdi_box rd_box(const bfdk_img_box *ib, int nd, int channels, int64_t C) {
+  bfdi_box x;
+  memset(&x, 0, sizeof x);
+  int k = 0;
+  if (channels) {
+    x.lo[k] = 0;
+    x.hi[k++] = (uint64_t)C;
+  }
+  for (int a = 3 - nd; a < 3; a++, k++) {
+    x.lo[k] = (uint64_t)ib->lo[a];
+    x.hi[k] = (uint64_t)ib->lo[a] + (uint64_t)ib->n[a];
+  }
+  return x;
+}
+
 static bfd_status img_row(bfdi_pipe *p, bfdi_slot *s, uint32_t b, const bfdi_src_loc *loc) {
   const bfdi_src_group *g = &p->src->groups[loc->shard->group];
   s->group[b] = loc->shard->group;
   s->offsets[b] = s->in_used;
   s->first_rd[b] = (uint32_t)s->n_rd;
-  BFD_TRY(add_rd(p, s, loc, b, BFDI_PART_DATA, 0, 0, 0, BUF_IN, s->in_used, g->sample_bytes));
+  if (b == 0) s->boxed = img_box(p, s, b, g);
+  else if (s->boxed && !img_box(p, s, b, g)) bfdi_img_whole_box(g, &s->box[b]);
+  const int boxed = s->boxed;
+  uint64_t vox = 1;
+  if (boxed)
+    for (int a = 0; a < 3; a++) vox *= (uint64_t)s->box[b].n[a];
+  const int nd = g->ndim - 1;
+  uint64_t src_vox = 1;
+  for (int k = 1; k < g->ndim; k++) src_vox *= (uint64_t)g->shape[k];
+  BFD_TRY(add_rd(p, s, loc, b, BFDI_PART_DATA, 0, 0, 0, BUF_IN, s->in_used,
+                 boxed ? g->sample_bytes / src_vox * vox : g->sample_bytes));
+  if (boxed) {
+    s->rd[s->n_rd - 1].boxed = 1;
+    s->rd[s->n_rd - 1].box = rd_box(&s->box[b], nd, 1, g->shape[0]);
+  }
   s->in_used += g->sample_bytes;
   if (g->has_labels) {
     s->lab_off[b] = s->lab_used;
-    BFD_TRY(add_rd(p, s, loc, b, BFDI_PART_LABEL, 0, 0, 0, BUF_LAB, s->lab_used, g->label_bytes));
+    BFD_TRY(add_rd(p, s, loc, b, BFDI_PART_LABEL, 0, 0, 0, BUF_LAB, s->lab_used,
+                   boxed ? g->label_bytes / src_vox * vox : g->label_bytes));
+    if (boxed) {
+      s->rd[s->n_rd - 1].boxed = 1;
+      s->rd[s->n_rd - 1].box = rd_box(&s->box[b], nd, 0, 0);
+    }
     s->lab_used += g->label_bytes;
   }
   return BFD_OK;

@@ -103,7 +103,7 @@ static bfd_status plan_reads(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s, size_t 
     if (x->kind == BFD_KIND_SEQUENCE)
       BFD_TRY(bfdi_readplan_window(pl, x, (bfdi_part)rd->part, rd->record, rd->lo, rd->hi));
     else
-      BFD_TRY(bfdi_readplan_sample(pl, x, (bfdi_part)rd->part, rd->record, NULL, align));
+      BFD_TRY(bfdi_readplan_sample(pl, x, (bfdi_part)rd->part, rd->record, rd->boxed ? &rd->box : NULL, align));
     if (pl->out_bytes != rd->cap)
       return bfdi_fail(BFD_ERR_FORMAT, "%s: record %llu holds %llu bytes, but the shard's header says %llu; the shard "
                        "is inconsistent: check it with `biofeed verify`", x->path, (unsigned long long)rd->record,

@@ -151,6 +151,7 @@ static bfd_status replace_row(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s, uint32
     }
     BFD_TRY(st);
     BFD_TRY(place(p, s, b, w->repair_buf, data_bytes, label_bytes));
+    if (image && s->boxed) bfdi_img_whole_box(&src->groups[s->group[b]], &s->box[b]);
     uint64_t was = (uint64_t)s->h_sample[b], gidx = ds->base + cand;
     s->h_sample[b] = (int64_t)gidx;
     s->key[b] = src->n_ds > 1 ? gidx + src->total * ref->pass : gidx;

@@ -65,7 +65,7 @@ static void seq_outputs(bfdi_pipe *p) {
 }
 
 /* The patch shape of group g for a batch of B (checks the op list against it). */
-static bfd_status img_plan(const bfdi_pipe *p, const bfdi_src_group *g, size_t B, bfdk_img_plan *pl) {
+bfd_status bfdi_img_plan(const bfdi_pipe *p, const bfdi_src_group *g, size_t B, bfdk_img_plan *pl) {
   static uint8_t dummy[8];
   bfdk_img_batch bt;
   memset(&bt, 0, sizeof bt);
@@ -102,7 +102,7 @@ static bfd_status img_outputs(bfdi_pipe *p) {
   memset(&first, 0, sizeof first);
   for (size_t g = 0; g < src->n_groups; g++) {
     bfdk_img_plan pl;
-    bfd_status st = img_plan(p, &src->groups[g], p->max_batch, &pl);
+    bfd_status st = bfdi_img_plan(p, &src->groups[g], p->max_batch, &pl);
     if (st != BFD_OK) return bfdi_wrap(st, "%s:%lu: image", j->file, j->line_image ? j->line_image : 1);
     if (pl.work_bytes > p->work_cap) p->work_cap = pl.work_bytes;
     if (g == 0) {
@@ -196,7 +196,7 @@ static bfd_status size_buffers(bfdi_pipe *p) {
 
 /* Bytes of the small per-row arrays of a slot, and where each goes. */
 typedef struct misc_layout {
-  size_t refs, key, sample, valid, cls, group, offsets, lab_off, first_rd, rd, stage_at, total;
+  size_t refs, key, sample, valid, cls, group, offsets, lab_off, box, first_rd, rd, stage_at, total;
 } misc_layout;
 
 static misc_layout misc_of(const bfdi_pipe *p) {
@@ -213,6 +213,7 @@ static misc_layout misc_of(const bfdi_pipe *p) {
   TAKE(group, rows * 4);
   TAKE(offsets, (rows + 1) * 8);
   TAKE(lab_off, rows * 8);
+  TAKE(box, p->src->kind == BFD_KIND_IMAGE ? rows * sizeof(bfdk_img_box) : 0);
   TAKE(first_rd, rows * 4);
   TAKE(rd, p->cap_rd * sizeof(bfdi_rd));
   TAKE(stage_at, p->cap_rd * 8);
@@ -286,6 +287,7 @@ static bfd_status alloc_slot(bfdi_pipe *p, bfdi_slot *s) {
   s->group = (uint32_t *)(b + m.group);
   s->offsets = (uint64_t *)(b + m.offsets);
   s->lab_off = (uint64_t *)(b + m.lab_off);
+  s->box = (bfdk_img_box *)(b + m.box);
   s->first_rd = (uint32_t *)(b + m.first_rd);
   s->rd = (bfdi_rd *)(b + m.rd);
   s->stage_at = (uint64_t *)(b + m.stage_at);
