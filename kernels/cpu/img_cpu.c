@@ -53,6 +53,53 @@ static bfdk_img_partial chunk_partial(const void *p, int32_t dt, int64_t chunk, 
 
 /* ---- image statistics ------------------------------------------------------------ */
 
+/* Smallest and largest of n uint16 values, in a loop that vectorizes (with
+ * an AVX2 copy picked at load time under gcc). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+static void range_u16(const uint16_t *q, int64_t n, int32_t *lo, int32_t *hi) {
+  uint16_t mn = UINT16_MAX, mx = 0;
+#pragma omp simd reduction(min : mn) reduction(max : mx)
+  for (int64_t i = 0; i < n; i++) {
+    mn = q[i] < mn ? q[i] : mn;
+    mx = q[i] > mx ? q[i] : mx;
+  }
+  *lo = mn;
+  *hi = mx;
+}
+
+/* Exact histogram of n > 0 uint16 values into h, of which only the bins
+ * [*lo, *hi] the data use are cleared and counted. Images use a few
+ * thousand of the 65536 bins: clearing them all cost more than counting.
+ * The range is found block by block, each block counted while it is still
+ * in L1, and the cleared range grows as blocks need it. */
+enum { HIST_BLOCK = 4096 };
+static void hist_u16(const uint16_t *q, int64_t n, uint32_t *h, int32_t *lo, int32_t *hi) {
+  int32_t clo = 0, chi = -1;
+  for (int64_t i0 = 0; i0 < n; i0 += HIST_BLOCK) {
+    int64_t m = n - i0 < HIST_BLOCK ? n - i0 : HIST_BLOCK;
+    int32_t bl, bh;
+    range_u16(q + i0, m, &bl, &bh);
+    if (chi < clo) {
+      memset(h + bl, 0, (size_t)(bh - bl + 1) * sizeof *h);
+      clo = bl;
+      chi = bh;
+    }
+    if (bl < clo) {
+      memset(h + bl, 0, (size_t)(clo - bl) * sizeof *h);
+      clo = bl;
+    }
+    if (bh > chi) {
+      memset(h + chi + 1, 0, (size_t)(bh - chi) * sizeof *h);
+      chi = bh;
+    }
+    for (int64_t i = i0; i < i0 + m; i++) h[q[i]]++;
+  }
+  *lo = clo;
+  *hi = chi;
+}
+
 static void stats_hist(const ctx *x) {
   const bfdk_img_dims *d = x->d;
   const bfdk_img_iop *norm = &x->sp->iops[x->pl->norm];
@@ -61,18 +108,19 @@ static void stats_hist(const ctx *x) {
 #pragma omp parallel for schedule(dynamic)
   for (int64_t bc = 0; bc < BC; bc++) {
     uint32_t *h = x->w.hist + (size_t)bc * (size_t)bins;
-    memset(h, 0, (size_t)bins * sizeof *h);
     const void *p = src_channel(x, bc / d->C, bc % d->C);
-    if (d->src_dtype == BFD_DTYPE_UINT8) {
+    int32_t lo = 0, hi = bins - 1;
+    if (d->src_dtype == BFD_DTYPE_UINT16) {
+      hist_u16((const uint16_t *)p, n, h, &lo, &hi);
+    } else if (d->src_dtype == BFD_DTYPE_UINT8) {
       const uint8_t *q = (const uint8_t *)p;
-      for (int64_t i = 0; i < n; i++) h[q[i]]++;
-    } else if (d->src_dtype == BFD_DTYPE_UINT16) {
-      const uint16_t *q = (const uint16_t *)p;
+      memset(h, 0, (size_t)bins * sizeof *h);
       for (int64_t i = 0; i < n; i++) h[q[i]]++;
     } else {
+      memset(h, 0, (size_t)bins * sizeof *h);
       for (int64_t i = 0; i < n; i++) h[bfd_img_hist_bin(p, d->src_dtype, i)]++;
     }
-    x->w.cst[bc] = bfd_img_hist_cstat(norm, d->src_dtype, h, bins, (uint64_t)n);
+    x->w.cst[bc] = bfd_img_hist_cstat_range(norm, d->src_dtype, h, lo, hi, (uint64_t)n);
   }
 }
 
@@ -187,7 +235,7 @@ enum { NOISE_BLOCK = 256 };
  * picked at load time where the CPU has it (same IEEE operations, so the
  * same bits: contraction stays off and AVX2 brings no FMA). clang does not
  * combine the two attributes: it gets the inlining only. */
-__attribute__((flatten, target_clones("avx2", "default")))
+__attribute__((flatten, target_clones("avx512f", "avx2", "default")))
 #elif defined(__GNUC__)
 __attribute__((flatten))
 #endif
@@ -277,7 +325,7 @@ static void copy_row(const void *src, int32_t dt, int64_t base, int64_t step, in
 /* The resampling path for one output row, one source dtype: written as a
  * function of a constant dtype so that, inlined (interp_row is flattened),
  * each dtype gets its own loop with direct loads. */
-static inline void interp_row_dt(const ctx *x, int64_t b, int64_t oz, int64_t oy, float *tmp, const float *ex,
+static inline void interp_row_dt(const ctx *x, int64_t b, int64_t oz, int64_t oy, float *rows, int64_t cs, const float *ex,
                                  const void *lab, int64_t lo, int32_t dt) {
   const bfdk_img_dims *d = x->d;
   const bfdk_img_spec *sp = x->sp;
@@ -293,7 +341,7 @@ static inline void interp_row_dt(const ctx *x, int64_t b, int64_t oz, int64_t oy
     }
     bfd_img_source_coord(s, oz, oy, i, dd, sc);
     for (int64_t c = 0; c < C; c++)
-      tmp[c * X + i] = bfd_img_sample_linear(src_channel(x, b, c), dt, d, sp->pad, sp->pad_value, sc);
+      rows[c * cs + i] = bfd_img_sample_linear(src_channel(x, b, c), dt, d, sp->pad, sp->pad_value, sc);
     if (lab)
       bfd_img_store_label(x->bt->out_labels, d->out_label_dtype, lo + i,
                           bfd_img_sample_label(lab, d->label_dtype, d, sp->pad, sp->label_pad, sc));
@@ -303,13 +351,13 @@ static inline void interp_row_dt(const ctx *x, int64_t b, int64_t oz, int64_t oy
 #if defined(__GNUC__)
 __attribute__((flatten))
 #endif
-static void interp_row(const ctx *x, int64_t b, int64_t oz, int64_t oy, float *tmp, const float *ex, const void *lab,
+static void interp_row(const ctx *x, int64_t b, int64_t oz, int64_t oy, float *rows, int64_t cs, const float *ex, const void *lab,
                        int64_t lo) {
   switch (x->d->src_dtype) {
-    case BFD_DTYPE_UINT8: interp_row_dt(x, b, oz, oy, tmp, ex, lab, lo, BFD_DTYPE_UINT8); break;
-    case BFD_DTYPE_UINT16: interp_row_dt(x, b, oz, oy, tmp, ex, lab, lo, BFD_DTYPE_UINT16); break;
-    case BFD_DTYPE_INT16: interp_row_dt(x, b, oz, oy, tmp, ex, lab, lo, BFD_DTYPE_INT16); break;
-    default: interp_row_dt(x, b, oz, oy, tmp, ex, lab, lo, BFD_DTYPE_FLOAT32); break;
+    case BFD_DTYPE_UINT8: interp_row_dt(x, b, oz, oy, rows, cs, ex, lab, lo, BFD_DTYPE_UINT8); break;
+    case BFD_DTYPE_UINT16: interp_row_dt(x, b, oz, oy, rows, cs, ex, lab, lo, BFD_DTYPE_UINT16); break;
+    case BFD_DTYPE_INT16: interp_row_dt(x, b, oz, oy, rows, cs, ex, lab, lo, BFD_DTYPE_INT16); break;
+    default: interp_row_dt(x, b, oz, oy, rows, cs, ex, lab, lo, BFD_DTYPE_FLOAT32); break;
   }
 }
 
@@ -317,8 +365,10 @@ static int64_t src_index(const bfdk_img_dims *d, const int64_t w[3]) {
   return (w[0] * d->src[1] + w[1]) * d->src[2] + w[2];
 }
 
-/* Output row (b, oz, oy) of every channel into tmp (C rows of X), labels
- * straight to out_labels. ex holds enodes[2] * 3 floats. */
+/* Output row (b, oz, oy) of every channel, labels straight to out_labels.
+ * Where the pass writes float32 planes, the rows are made in place there;
+ * otherwise in tmp (C rows of X), then converted. ex holds enodes[2] * 3
+ * floats. */
 static void resample_row(const ctx *x, int64_t b, int64_t oz, int64_t oy, float *tmp, float *ex) {
   const bfdk_img_dims *d = x->d;
   const bfdk_img_spec *sp = x->sp;
@@ -327,6 +377,9 @@ static void resample_row(const ctx *x, int64_t b, int64_t oz, int64_t oy, float 
   int64_t v0 = (oz * d->out[1] + oy) * X;
   const void *lab = x->bt->labels ? src_labels(x, b) : NULL;
   int64_t lo = b * d->out_vox + v0;
+  int planar = !x->dst_final || (d->out_dtype == BFDK_F32 && !d->channels_last);
+  float *rows = planar ? (float *)x->dst + (size_t)(b * C) * (size_t)d->out_vox + (size_t)v0 : tmp;
+  int64_t cs = planar ? d->out_vox : X;
 
   if (!s->interp) {
     int64_t w0[3], w1[3];
@@ -338,7 +391,7 @@ static void resample_row(const ctx *x, int64_t b, int64_t oz, int64_t oy, float 
       int a2 = s->axis[2];
       int64_t step = (a2 == 2 ? 1 : (a2 == 1 ? d->src[2] : d->src[1] * d->src[2])) * (s->rev[2] ? -1 : 1);
       int64_t base = src_index(d, w0);
-      for (int64_t c = 0; c < C; c++) copy_row(src_channel(x, b, c), d->src_dtype, base, step, X, tmp + c * X);
+      for (int64_t c = 0; c < C; c++) copy_row(src_channel(x, b, c), d->src_dtype, base, step, X, rows + c * cs);
       for (int64_t i = 0; lab && i < X; i++)
         bfd_img_store_label(x->bt->out_labels, d->out_label_dtype, lo + i,
                             bfd_img_label_load(lab, d->label_dtype, base + i * step));
@@ -347,7 +400,7 @@ static void resample_row(const ctx *x, int64_t b, int64_t oz, int64_t oy, float 
         int64_t wv[3];
         bfd_img_copy_coord(s, oz, oy, i, wv);
         for (int64_t c = 0; c < C; c++)
-          tmp[c * X + i] =
+          rows[c * cs + i] =
               bfd_img_tap(src_channel(x, b, c), d->src_dtype, d, sp->pad, sp->pad_value, wv[0], wv[1], wv[2]);
         if (lab) {
           int64_t z = bfd_img_border(wv[0], d->src[0], sp->pad), y = bfd_img_border(wv[1], d->src[1], sp->pad),
@@ -368,18 +421,15 @@ static void resample_row(const ctx *x, int64_t b, int64_t oz, int64_t oy, float 
         for (int comp = 3 - d->nd; comp < 3; comp++)
           ex[kx * 3 + comp] = bfd_img_elastic_zy(nodes, d, kz, fz, ky, fy, kx, comp);
     }
-    interp_row(x, b, oz, oy, tmp, ex, lab, lo);
+    interp_row(x, b, oz, oy, rows, cs, ex, lab, lo);
   }
 
   bfdk_img_pstat none = {0.0f, 0.0f, 0.0f};
   for (int64_t c = 0; c < C; c++) {
-    float *row = tmp + c * X;
+    float *row = rows + c * cs;
     point_row(x, b, c, v0, X, 0, d->fused, none, row);
-    if (x->dst_final && (d->out_dtype != BFDK_F32 || d->channels_last)) {
+    if (!planar)
       for (int64_t i = 0; i < X; i++) bfd_img_store(x->dst, d->out_dtype, bfd_img_out_index(d, b, c, v0 + i), row[i]);
-    } else {
-      memcpy((float *)x->dst + (size_t)(b * C + c) * (size_t)d->out_vox + (size_t)v0, row, (size_t)X * sizeof(float));
-    }
   }
 }
 
