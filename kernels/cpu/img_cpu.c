@@ -16,9 +16,22 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "img.h"
 #include "ops/img_intensity.h"
+
+/* Row loops that vectorize get AVX2 and AVX-512 copies, picked at load time
+ * where the CPU has them (gcc on x86-64): the same IEEE operations at a
+ * greater width, so the same bits (contraction stays off, and neither
+ * brings FMA into code compiled without it). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define WIDE_LOOPS __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define WIDE_LOOPS
+#endif
 
 typedef struct ctx {
   const bfdk_img_spec *sp;
@@ -69,6 +82,24 @@ static void range_u16(const uint16_t *q, int64_t n, int32_t *lo, int32_t *hi) {
   *hi = mx;
 }
 
+/* Grows the cleared bins [*clo, *chi] of h (empty when *chi < *clo) to
+ * cover [lo, hi]. */
+static void clear_to(uint32_t *h, int32_t lo, int32_t hi, int32_t *clo, int32_t *chi) {
+  if (*chi < *clo) {
+    memset(h + lo, 0, (size_t)(hi - lo + 1) * sizeof *h);
+    *clo = lo;
+    *chi = hi;
+  }
+  if (lo < *clo) {
+    memset(h + lo, 0, (size_t)(*clo - lo) * sizeof *h);
+    *clo = lo;
+  }
+  if (hi > *chi) {
+    memset(h + *chi + 1, 0, (size_t)(hi - *chi) * sizeof *h);
+    *chi = hi;
+  }
+}
+
 /* Exact histogram of n > 0 uint16 values into h, of which only the bins
  * [*lo, *hi] the data use are cleared and counted. Images use a few
  * thousand of the 65536 bins: clearing them all cost more than counting.
@@ -81,23 +112,122 @@ static void hist_u16(const uint16_t *q, int64_t n, uint32_t *h, int32_t *lo, int
     int64_t m = n - i0 < HIST_BLOCK ? n - i0 : HIST_BLOCK;
     int32_t bl, bh;
     range_u16(q + i0, m, &bl, &bh);
-    if (chi < clo) {
-      memset(h + bl, 0, (size_t)(bh - bl + 1) * sizeof *h);
-      clo = bl;
-      chi = bh;
-    }
-    if (bl < clo) {
-      memset(h + bl, 0, (size_t)(clo - bl) * sizeof *h);
-      clo = bl;
-    }
-    if (bh > chi) {
-      memset(h + chi + 1, 0, (size_t)(bh - chi) * sizeof *h);
-      chi = bh;
-    }
+    clear_to(h, bl, bh, &clo, &chi);
     for (int64_t i = i0; i < i0 + m; i++) h[q[i]]++;
   }
   *lo = clo;
   *hi = chi;
+}
+
+/* Counts value b into h, whose cleared bins [c[0], c[1]] grow to hold it. */
+static inline void tail_count(uint32_t *h, int32_t b, int32_t c[2]) {
+  if (b < c[0] || b > c[1]) clear_to(h, b, b, &c[0], &c[1]);
+  h[b]++;
+}
+
+/* Counts into h the values of q[0 .. n) at or below tlo or at or above
+ * thi, growing the cleared bins c as they need. Most values lie between
+ * the two: 32 (AVX-512) or 8 (SSE2) at a time are compared and only those
+ * in a tail are counted. */
+#if defined(__GNUC__) && defined(__x86_64__)
+#define TAILS_AVX512 1
+__attribute__((target("avx512bw"))) static int64_t tails_avx512(const uint16_t *q, int64_t n, uint16_t tlo,
+                                                                uint16_t thi, uint32_t *h, int32_t c[2]) {
+  const __m512i lo = _mm512_set1_epi16((short)tlo), hi = _mm512_set1_epi16((short)thi);
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    __m512i v = _mm512_loadu_si512((const void *)(q + i));
+    uint32_t m = (uint32_t)(_mm512_cmple_epu16_mask(v, lo) | _mm512_cmpge_epu16_mask(v, hi));
+    for (; m; m &= m - 1) tail_count(h, q[i + __builtin_ctz(m)], c);
+  }
+  return i;
+}
+#endif
+
+static void tails_count(const uint16_t *q, int64_t n, uint16_t tlo, uint16_t thi, uint32_t *h, int32_t c[2]) {
+  int64_t i = 0;
+#if defined(TAILS_AVX512)
+  if (__builtin_cpu_supports("avx512bw")) i = tails_avx512(q, n, tlo, thi, h, c);
+#endif
+#if defined(__SSE2__)
+  /* SSE2 compares signed 16-bit words: flipping the top bit orders uint16 */
+  const __m128i top = _mm_set1_epi16((short)0x8000);
+  const __m128i lo = _mm_set1_epi16((short)(tlo ^ 0x8000u)), hi = _mm_set1_epi16((short)(thi ^ 0x8000u));
+  for (; i + 8 <= n; i += 8) {
+    __m128i v = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(q + i)), top);
+    __m128i mid = _mm_and_si128(_mm_cmpgt_epi16(v, lo), _mm_cmpgt_epi16(hi, v));
+    unsigned m = (unsigned)_mm_movemask_epi8(mid) ^ 0xFFFFu; /* two bits per value in a tail */
+    while (m) {
+      tail_count(h, q[i + (__builtin_ctz(m) >> 1)], c);
+      m &= m - 1;
+      m &= m - 1;
+    }
+  }
+#endif
+  for (; i < n; i++)
+    if (q[i] <= tlo || q[i] >= thi) tail_count(h, q[i], c);
+}
+
+/* Value (bin) at sample rank k of the m samples counted in h[lo .. hi]. */
+static int32_t hist_at(const uint32_t *h, int32_t lo, int32_t hi, uint64_t k) {
+  uint64_t cum = 0;
+  for (int32_t b = lo; b <= hi; b++) {
+    cum += h[b];
+    if (cum > k) return b;
+  }
+  return hi;
+}
+
+/* Percentiles of n uint16 values from their tails only: the order
+ * statistics pmin and pmax need lie in the lowest and highest few percent,
+ * so only values at or below tlo or at or above thi are counted, with tlo
+ * and thi taken generously from a sample (TAIL_RUNS runs of TAIL_RUN
+ * consecutive values spread over the image: whole cache lines, so the
+ * sample costs few memory accesses). The counts of the bins in the tails
+ * are those of the full histogram, so the bins found for ranks[] are the
+ * same; when a tail turns out too small to hold its ranks, 0 is returned
+ * and the caller counts everything. */
+enum { TAIL_RUNS = 64, TAIL_RUN = 64 };
+static int tails_u16(const uint16_t *q, int64_t n, const uint64_t ranks[4], uint32_t *h, int32_t bin[4]) {
+  if (n < 16 * TAIL_RUNS * TAIL_RUN) return 0;
+  uint64_t m = TAIL_RUNS * TAIL_RUN;
+  int32_t smin, smax, clo = 0, chi = -1;
+  for (int64_t k = 0; k < TAIL_RUNS; k++) {
+    int32_t bl, bh;
+    range_u16(q + (n - TAIL_RUN) * k / (TAIL_RUNS - 1), TAIL_RUN, &bl, &bh);
+    smin = k == 0 || bl < smin ? bl : smin;
+    smax = k == 0 || bh > smax ? bh : smax;
+  }
+  clear_to(h, smin, smax, &clo, &chi);
+  for (int64_t k = 0; k < TAIL_RUNS; k++) {
+    const uint16_t *r = q + (n - TAIL_RUN) * k / (TAIL_RUNS - 1);
+    for (int64_t i = 0; i < TAIL_RUN; i++) h[r[i]]++;
+  }
+  double frac_lo = (double)(ranks[1] + 1) / (double)n, frac_hi = (double)((uint64_t)n - ranks[2]) / (double)n;
+  uint64_t klo = (uint64_t)(3.0 * frac_lo * (double)m) + 16, khi = (uint64_t)(3.0 * frac_hi * (double)m) + 16;
+  if (klo >= m || khi >= m) return 0;
+  int32_t tlo = hist_at(h, smin, smax, klo), thi = hist_at(h, smin, smax, m - 1 - khi);
+  if (tlo >= thi) return 0;
+  memset(h + smin, 0, (size_t)(smax - smin + 1) * sizeof *h);
+  int32_t c[2] = {clo, chi};
+  tails_count(q, n, (uint16_t)tlo, (uint16_t)thi, h, c);
+  clo = c[0];
+  chi = c[1];
+  uint64_t below = 0, above = 0;
+  for (int32_t b = clo; b <= tlo; b++) below += h[b];
+  for (int32_t b = thi; b <= chi; b++) above += h[b];
+  if (below <= ranks[1] || ranks[2] < (uint64_t)n - above) return 0;
+  for (int r = 0; r < 4; r++) {
+    uint64_t cum = r < 2 ? 0 : (uint64_t)n - above;
+    for (int32_t b = r < 2 ? clo : thi; b <= chi; b++) {
+      cum += h[b];
+      if (cum > ranks[r]) {
+        bin[r] = b;
+        break;
+      }
+    }
+  }
+  return 1;
 }
 
 static void stats_hist(const ctx *x) {
@@ -109,7 +239,15 @@ static void stats_hist(const ctx *x) {
   for (int64_t bc = 0; bc < BC; bc++) {
     uint32_t *h = x->w.hist + (size_t)bc * (size_t)bins;
     const void *p = src_channel(x, bc / d->C, bc % d->C);
-    int32_t lo = 0, hi = bins - 1;
+    int32_t lo = 0, hi = bins - 1, bin[4];
+    uint64_t ranks[4];
+    double t[2] = {0.0, 0.0}, v[4];
+    if (d->src_dtype == BFD_DTYPE_UINT16 && norm->norm_mode == BFDK_NORM_PERCENTILE && n > 0 &&
+        bfd_img_stat_ranks(norm, (uint64_t)n, ranks, t) == 4 && tails_u16((const uint16_t *)p, n, ranks, h, bin)) {
+      for (int r = 0; r < 4; r++) v[r] = bfd_img_bin_value(d->src_dtype, (uint32_t)bin[r]);
+      x->w.cst[bc] = bfd_img_cstat_make(norm, 0, v, t, 0.0, 0.0);
+      continue;
+    }
     if (d->src_dtype == BFD_DTYPE_UINT16) {
       hist_u16((const uint16_t *)p, n, h, &lo, &hi);
     } else if (d->src_dtype == BFD_DTYPE_UINT8) {
@@ -268,7 +406,7 @@ static void noise_block(bfd_rng_key key, uint64_t e0, int64_t n, float *z) {
 
 /* Intensity ops [k0, k1) on n consecutive elements of channel c starting
  * at voxel v0. */
-static void point_row(const ctx *x, int64_t b, int64_t c, int64_t v0, int64_t n, int k0, int k1, bfdk_img_pstat ps,
+WIDE_LOOPS static void point_row(const ctx *x, int64_t b, int64_t c, int64_t v0, int64_t n, int k0, int k1, bfdk_img_pstat ps,
                       float *row) {
   const bfdk_img_dims *d = x->d;
   const bfdk_img_sample *s = &x->w.smp[b];
@@ -312,7 +450,7 @@ static void point_row(const ctx *x, int64_t b, int64_t c, int64_t v0, int64_t n,
     }                                                                            \
   } while (0)
 
-static void copy_row(const void *src, int32_t dt, int64_t base, int64_t step, int64_t n, float *dst) {
+WIDE_LOOPS static void copy_row(const void *src, int32_t dt, int64_t base, int64_t step, int64_t n, float *dst) {
   switch (dt) {
     case BFD_DTYPE_UINT8: COPY_ROW(uint8_t); break;
     case BFD_DTYPE_UINT16: COPY_ROW(uint16_t); break;
