@@ -8,7 +8,10 @@
  * here hoists work out of a row (the copy path's strided reads, the
  * elastic field along z and y, noise numbers in blocks whose loops
  * vectorize), it calls the same functions in the same order as the
- * per-voxel kernel. */
+ * per-voxel kernel. The histogram of 16-bit images is cleared and scanned
+ * only over the bins the image uses, and for percentiles only the tails
+ * that hold the wanted ranks are counted: the same order statistics as
+ * the GPU's full histogram. */
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -369,10 +372,10 @@ static void sqrt_all(float *v, int64_t n) {
  * functions in loops that vectorize. */
 enum { NOISE_BLOCK = 256 };
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-/* Philox and pmath inlined so that the loops vectorize, with an AVX2 copy
- * picked at load time where the CPU has it (same IEEE operations, so the
- * same bits: contraction stays off and AVX2 brings no FMA). clang does not
- * combine the two attributes: it gets the inlining only. */
+/* Philox and pmath inlined so that the loops vectorize, with AVX2 and
+ * AVX-512 copies picked at load time as WIDE_LOOPS (same IEEE operations,
+ * so the same bits). clang does not combine the two attributes: it gets
+ * the inlining only. */
 __attribute__((flatten, target_clones("avx512f", "avx2", "default")))
 #elif defined(__GNUC__)
 __attribute__((flatten))
