@@ -367,6 +367,59 @@ static void sqrt_all(float *v, int64_t n) {
   for (; i < n; i++) v[i] = sqrtf(v[i]);
 }
 
+/* gcc only: clang's flatten on noise_block would inline these into its
+ * default-target body, which clang 14's backend cannot lower. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define PHILOX_AVX512 1
+/* Low and high halves of the 32 x 32-bit products a * m in 16 lanes: even
+ * and odd lanes multiplied apart (vpmuludq) and blended, rather than the
+ * widening and narrowing permutes compilers make of mulhilo32. */
+__attribute__((target("avx512f"))) static inline void mulhilo16(__m512i a, __m512i m, __m512i *lo, __m512i *hi) {
+  __m512i pe = _mm512_mul_epu32(a, m), po = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m);
+  *lo = _mm512_mask_blend_epi32(0xAAAA, pe, _mm512_slli_epi64(po, 32));
+  *hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(pe, 32), po);
+}
+
+/* Random123's philox4x32 (10 rounds) of bfd_rng4(key, 1 + g0 + j) for the
+ * first multiple of 16 of the ng draws, into a and b as noise_block lays
+ * them out (a[2j], b[2j], a[2j + 1], b[2j + 1] = words 0 to 3 of draw j);
+ * returns how many draws it made. Integer operations only: the same words. */
+__attribute__((target("avx512f"))) static int64_t philox_avx512(bfd_rng_key key, uint64_t g0, int64_t ng, uint32_t *a,
+                                                                uint32_t *b) {
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i lo_idx = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i hi_idx = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  const __m512i m0 = _mm512_set1_epi32((int)PHILOX_M4x32_0), m1 = _mm512_set1_epi32((int)PHILOX_M4x32_1);
+  philox4x32_ctr_t c = bfd_rng4_ctr(key, 0);
+  philox4x32_key_t k = bfd_rng4_key(key);
+  int64_t j = 0;
+  for (; j + 16 <= ng; j += 16) {
+    __m512i x0 = _mm512_add_epi32(_mm512_set1_epi32((int)(uint32_t)(1 + g0 + (uint64_t)j)), lane);
+    __m512i x1 = _mm512_set1_epi32((int)c.v[1]), x2 = _mm512_set1_epi32((int)c.v[2]);
+    __m512i x3 = _mm512_set1_epi32((int)c.v[3]);
+    uint32_t k0 = k.v[0], k1 = k.v[1];
+    for (int r = 0; r < 10; r++) {
+      if (r) {
+        k0 += PHILOX_W32_0;
+        k1 += PHILOX_W32_1;
+      }
+      __m512i lo0, hi0, lo1, hi1;
+      mulhilo16(x0, m0, &lo0, &hi0);
+      mulhilo16(x2, m1, &lo1, &hi1);
+      x0 = _mm512_xor_si512(_mm512_xor_si512(hi1, x1), _mm512_set1_epi32((int)k0));
+      x1 = lo1;
+      x2 = _mm512_xor_si512(_mm512_xor_si512(hi0, x3), _mm512_set1_epi32((int)k1));
+      x3 = lo0;
+    }
+    _mm512_storeu_si512((void *)(a + 2 * j), _mm512_permutex2var_epi32(x0, lo_idx, x2));
+    _mm512_storeu_si512((void *)(a + 2 * j + 16), _mm512_permutex2var_epi32(x0, hi_idx, x2));
+    _mm512_storeu_si512((void *)(b + 2 * j), _mm512_permutex2var_epi32(x1, lo_idx, x3));
+    _mm512_storeu_si512((void *)(b + 2 * j + 16), _mm512_permutex2var_epi32(x1, hi_idx, x3));
+  }
+  return j;
+}
+#endif
+
 /* Normal numbers e0 .. e0 + n - 1 (n <= NOISE_BLOCK) of a stream into z:
  * bfd_img_normal's values, a Philox draw per four and the transcendental
  * functions in loops that vectorize. */
@@ -385,8 +438,12 @@ static void noise_block(bfd_rng_key key, uint64_t e0, int64_t n, float *z) {
   int64_t ng = (int64_t)(((e0 + (uint64_t)n - 1) >> 2) - g0 + 1);
   uint32_t a[NOISE_BLOCK / 2 + 4], b[NOISE_BLOCK / 2 + 4];
   float r[NOISE_BLOCK / 2 + 4], sn[NOISE_BLOCK / 2 + 4], cs[NOISE_BLOCK / 2 + 4], all[NOISE_BLOCK + 8];
+  int64_t j0 = 0;
+#if defined(PHILOX_AVX512)
+  if (__builtin_cpu_supports("avx512f")) j0 = philox_avx512(key, g0, ng, a, b);
+#endif
 #pragma omp simd
-  for (int64_t j = 0; j < ng; j++) {
+  for (int64_t j = j0; j < ng; j++) {
     philox4x32_ctr_t w = bfd_rng4(key, (uint32_t)(1 + g0 + (uint64_t)j));
     a[2 * j] = w.v[0];
     b[2 * j] = w.v[1];
