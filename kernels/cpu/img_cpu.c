@@ -8,7 +8,10 @@
  * here hoists work out of a row (the copy path's strided reads, the
  * elastic field along z and y, noise numbers in blocks whose loops
  * vectorize), it calls the same functions in the same order as the
- * per-voxel kernel. */
+ * per-voxel kernel. The histogram of 16-bit images is cleared and scanned
+ * only over the bins the image uses, and for percentiles only the tails
+ * that hold the wanted ranks are counted: the same order statistics as
+ * the GPU's full histogram. */
 #include <math.h>
 #include <omp.h>
 #include <stdint.h>
@@ -17,9 +20,22 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include "img.h"
 #include "ops/img_intensity.h"
+
+/* Row loops that vectorize get AVX2 and AVX-512 copies, picked at load time
+ * where the CPU has them (gcc on x86-64): the same IEEE operations at a
+ * greater width, so the same bits (contraction stays off, and neither
+ * brings FMA into code compiled without it). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define WIDE_LOOPS __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define WIDE_LOOPS
+#endif
 
 typedef struct ctx {
   const bfdk_img_spec *sp;
@@ -58,6 +74,170 @@ static bfdk_img_partial chunk_partial(const void *p, int32_t dt, int64_t chunk, 
 
 /* ---- image statistics ------------------------------------------------------------ */
 
+/* Smallest and largest of n uint16 values, in a loop that vectorizes (with
+ * an AVX2 copy picked at load time under gcc). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+static void range_u16(const uint16_t *q, int64_t n, int32_t *lo, int32_t *hi) {
+  uint16_t mn = UINT16_MAX, mx = 0;
+#pragma omp simd reduction(min : mn) reduction(max : mx)
+  for (int64_t i = 0; i < n; i++) {
+    mn = q[i] < mn ? q[i] : mn;
+    mx = q[i] > mx ? q[i] : mx;
+  }
+  *lo = mn;
+  *hi = mx;
+}
+
+/* Grows the cleared bins [*clo, *chi] of h (empty when *chi < *clo) to
+ * cover [lo, hi]. */
+static void clear_to(uint32_t *h, int32_t lo, int32_t hi, int32_t *clo, int32_t *chi) {
+  if (*chi < *clo) {
+    memset(h + lo, 0, (size_t)(hi - lo + 1) * sizeof *h);
+    *clo = lo;
+    *chi = hi;
+  }
+  if (lo < *clo) {
+    memset(h + lo, 0, (size_t)(*clo - lo) * sizeof *h);
+    *clo = lo;
+  }
+  if (hi > *chi) {
+    memset(h + *chi + 1, 0, (size_t)(hi - *chi) * sizeof *h);
+    *chi = hi;
+  }
+}
+
+/* Exact histogram of n > 0 uint16 values into h, of which only the bins
+ * [*lo, *hi] the data use are cleared and counted. Images use a few
+ * thousand of the 65536 bins: clearing them all cost more than counting.
+ * The range is found block by block, each block counted while it is still
+ * in L1, and the cleared range grows as blocks need it. */
+enum { HIST_BLOCK = 4096 };
+static void hist_u16(const uint16_t *q, int64_t n, uint32_t *h, int32_t *lo, int32_t *hi) {
+  int32_t clo = 0, chi = -1;
+  for (int64_t i0 = 0; i0 < n; i0 += HIST_BLOCK) {
+    int64_t m = n - i0 < HIST_BLOCK ? n - i0 : HIST_BLOCK;
+    int32_t bl, bh;
+    range_u16(q + i0, m, &bl, &bh);
+    clear_to(h, bl, bh, &clo, &chi);
+    for (int64_t i = i0; i < i0 + m; i++) h[q[i]]++;
+  }
+  *lo = clo;
+  *hi = chi;
+}
+
+/* Counts value b into h, whose cleared bins [c[0], c[1]] grow to hold it. */
+static inline void tail_count(uint32_t *h, int32_t b, int32_t c[2]) {
+  if (b < c[0] || b > c[1]) clear_to(h, b, b, &c[0], &c[1]);
+  h[b]++;
+}
+
+/* Counts into h the values of q[0 .. n) at or below tlo or at or above
+ * thi, growing the cleared bins c as they need. Most values lie between
+ * the two: 32 (AVX-512) or 8 (SSE2) at a time are compared and only those
+ * in a tail are counted. */
+#if defined(__GNUC__) && defined(__x86_64__)
+#define TAILS_AVX512 1
+__attribute__((target("avx512bw"))) static int64_t tails_avx512(const uint16_t *q, int64_t n, uint16_t tlo,
+                                                                uint16_t thi, uint32_t *h, int32_t c[2]) {
+  const __m512i lo = _mm512_set1_epi16((short)tlo), hi = _mm512_set1_epi16((short)thi);
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    __m512i v = _mm512_loadu_si512((const void *)(q + i));
+    uint32_t m = (uint32_t)(_mm512_cmple_epu16_mask(v, lo) | _mm512_cmpge_epu16_mask(v, hi));
+    for (; m; m &= m - 1) tail_count(h, q[i + __builtin_ctz(m)], c);
+  }
+  return i;
+}
+#endif
+
+static void tails_count(const uint16_t *q, int64_t n, uint16_t tlo, uint16_t thi, uint32_t *h, int32_t c[2]) {
+  int64_t i = 0;
+#if defined(TAILS_AVX512)
+  if (__builtin_cpu_supports("avx512bw")) i = tails_avx512(q, n, tlo, thi, h, c);
+#endif
+#if defined(__SSE2__)
+  /* SSE2 compares signed 16-bit words: flipping the top bit orders uint16 */
+  const __m128i top = _mm_set1_epi16((short)0x8000);
+  const __m128i lo = _mm_set1_epi16((short)(tlo ^ 0x8000u)), hi = _mm_set1_epi16((short)(thi ^ 0x8000u));
+  for (; i + 8 <= n; i += 8) {
+    __m128i v = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)(q + i)), top);
+    __m128i mid = _mm_and_si128(_mm_cmpgt_epi16(v, lo), _mm_cmpgt_epi16(hi, v));
+    unsigned m = (unsigned)_mm_movemask_epi8(mid) ^ 0xFFFFu; /* two bits per value in a tail */
+    while (m) {
+      tail_count(h, q[i + (__builtin_ctz(m) >> 1)], c);
+      m &= m - 1;
+      m &= m - 1;
+    }
+  }
+#endif
+  for (; i < n; i++)
+    if (q[i] <= tlo || q[i] >= thi) tail_count(h, q[i], c);
+}
+
+/* Value (bin) at sample rank k of the m samples counted in h[lo .. hi]. */
+static int32_t hist_at(const uint32_t *h, int32_t lo, int32_t hi, uint64_t k) {
+  uint64_t cum = 0;
+  for (int32_t b = lo; b <= hi; b++) {
+    cum += h[b];
+    if (cum > k) return b;
+  }
+  return hi;
+}
+
+/* Percentiles of n uint16 values from their tails only: the order
+ * statistics pmin and pmax need lie in the lowest and highest few percent,
+ * so only values at or below tlo or at or above thi are counted, with tlo
+ * and thi taken generously from a sample (TAIL_RUNS runs of TAIL_RUN
+ * consecutive values spread over the image: whole cache lines, so the
+ * sample costs few memory accesses). The counts of the bins in the tails
+ * are those of the full histogram, so the bins found for ranks[] are the
+ * same; when a tail turns out too small to hold its ranks, 0 is returned
+ * and the caller counts everything. */
+enum { TAIL_RUNS = 64, TAIL_RUN = 64 };
+static int tails_u16(const uint16_t *q, int64_t n, const uint64_t ranks[4], uint32_t *h, int32_t bin[4]) {
+  if (n < 16 * TAIL_RUNS * TAIL_RUN) return 0;
+  uint64_t m = TAIL_RUNS * TAIL_RUN;
+  int32_t smin, smax, clo = 0, chi = -1;
+  for (int64_t k = 0; k < TAIL_RUNS; k++) {
+    int32_t bl, bh;
+    range_u16(q + (n - TAIL_RUN) * k / (TAIL_RUNS - 1), TAIL_RUN, &bl, &bh);
+    smin = k == 0 || bl < smin ? bl : smin;
+    smax = k == 0 || bh > smax ? bh : smax;
+  }
+  clear_to(h, smin, smax, &clo, &chi);
+  for (int64_t k = 0; k < TAIL_RUNS; k++) {
+    const uint16_t *r = q + (n - TAIL_RUN) * k / (TAIL_RUNS - 1);
+    for (int64_t i = 0; i < TAIL_RUN; i++) h[r[i]]++;
+  }
+  double frac_lo = (double)(ranks[1] + 1) / (double)n, frac_hi = (double)((uint64_t)n - ranks[2]) / (double)n;
+  uint64_t klo = (uint64_t)(3.0 * frac_lo * (double)m) + 16, khi = (uint64_t)(3.0 * frac_hi * (double)m) + 16;
+  if (klo >= m || khi >= m) return 0;
+  int32_t tlo = hist_at(h, smin, smax, klo), thi = hist_at(h, smin, smax, m - 1 - khi);
+  if (tlo >= thi) return 0;
+  memset(h + smin, 0, (size_t)(smax - smin + 1) * sizeof *h);
+  int32_t c[2] = {clo, chi};
+  tails_count(q, n, (uint16_t)tlo, (uint16_t)thi, h, c);
+  clo = c[0];
+  chi = c[1];
+  uint64_t below = 0, above = 0;
+  for (int32_t b = clo; b <= tlo; b++) below += h[b];
+  for (int32_t b = thi; b <= chi; b++) above += h[b];
+  if (below <= ranks[1] || ranks[2] < (uint64_t)n - above) return 0;
+  for (int r = 0; r < 4; r++) {
+    uint64_t cum = r < 2 ? 0 : (uint64_t)n - above;
+    for (int32_t b = r < 2 ? clo : thi; b <= chi; b++) {
+      cum += h[b];
+      if (cum > ranks[r]) {
+        bin[r] = b;
+        break;
+      }
+    }
+  }
+  return 1;
+}
+
 static void stats_hist(const ctx *x) {
   const bfdk_img_dims *d = x->d;
   const bfdk_img_iop *norm = &x->sp->iops[x->pl->norm];
@@ -66,18 +246,27 @@ static void stats_hist(const ctx *x) {
 #pragma omp parallel for schedule(dynamic)
   for (int64_t bc = 0; bc < BC; bc++) {
     uint32_t *h = x->w.hist + (size_t)bc * (size_t)bins;
-    memset(h, 0, (size_t)bins * sizeof *h);
     const void *p = src_channel(x, bc / d->C, bc % d->C);
-    if (d->src_dtype == BFD_DTYPE_UINT8) {
+    int32_t lo = 0, hi = bins - 1, bin[4];
+    uint64_t ranks[4];
+    double t[2] = {0.0, 0.0}, v[4];
+    if (d->src_dtype == BFD_DTYPE_UINT16 && norm->norm_mode == BFDK_NORM_PERCENTILE && n > 0 &&
+        bfd_img_stat_ranks(norm, (uint64_t)n, ranks, t) == 4 && tails_u16((const uint16_t *)p, n, ranks, h, bin)) {
+      for (int r = 0; r < 4; r++) v[r] = bfd_img_bin_value(d->src_dtype, (uint32_t)bin[r]);
+      x->w.cst[bc] = bfd_img_cstat_make(norm, 0, v, t, 0.0, 0.0);
+      continue;
+    }
+    if (d->src_dtype == BFD_DTYPE_UINT16) {
+      hist_u16((const uint16_t *)p, n, h, &lo, &hi);
+    } else if (d->src_dtype == BFD_DTYPE_UINT8) {
       const uint8_t *q = (const uint8_t *)p;
-      for (int64_t i = 0; i < n; i++) h[q[i]]++;
-    } else if (d->src_dtype == BFD_DTYPE_UINT16) {
-      const uint16_t *q = (const uint16_t *)p;
+      memset(h, 0, (size_t)bins * sizeof *h);
       for (int64_t i = 0; i < n; i++) h[q[i]]++;
     } else {
+      memset(h, 0, (size_t)bins * sizeof *h);
       for (int64_t i = 0; i < n; i++) h[bfd_img_hist_bin(p, d->src_dtype, i)]++;
     }
-    x->w.cst[bc] = bfd_img_hist_cstat(norm, d->src_dtype, h, bins, (uint64_t)n);
+    x->w.cst[bc] = bfd_img_hist_cstat_range(norm, d->src_dtype, h, lo, hi, (uint64_t)n);
   }
 }
 
@@ -187,16 +376,69 @@ static void sqrt_all(float *v, int64_t n) {
   for (; i < n; i++) v[i] = sqrtf(v[i]);
 }
 
+/* gcc only: clang's flatten on noise_block would inline these into its
+ * default-target body, which clang 14's backend cannot lower. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define PHILOX_AVX512 1
+/* Low and high halves of the 32 x 32-bit products a * m in 16 lanes: even
+ * and odd lanes multiplied apart (vpmuludq) and blended, rather than the
+ * widening and narrowing permutes compilers make of mulhilo32. */
+__attribute__((target("avx512f"))) static inline void mulhilo16(__m512i a, __m512i m, __m512i *lo, __m512i *hi) {
+  __m512i pe = _mm512_mul_epu32(a, m), po = _mm512_mul_epu32(_mm512_srli_epi64(a, 32), m);
+  *lo = _mm512_mask_blend_epi32(0xAAAA, pe, _mm512_slli_epi64(po, 32));
+  *hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(pe, 32), po);
+}
+
+/* Random123's philox4x32 (10 rounds) of bfd_rng4(key, 1 + g0 + j) for the
+ * first multiple of 16 of the ng draws, into a and b as noise_block lays
+ * them out (a[2j], b[2j], a[2j + 1], b[2j + 1] = words 0 to 3 of draw j);
+ * returns how many draws it made. Integer operations only: the same words. */
+__attribute__((target("avx512f"))) static int64_t philox_avx512(bfd_rng_key key, uint64_t g0, int64_t ng, uint32_t *a,
+                                                                uint32_t *b) {
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i lo_idx = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i hi_idx = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  const __m512i m0 = _mm512_set1_epi32((int)PHILOX_M4x32_0), m1 = _mm512_set1_epi32((int)PHILOX_M4x32_1);
+  philox4x32_ctr_t c = bfd_rng4_ctr(key, 0);
+  philox4x32_key_t k = bfd_rng4_key(key);
+  int64_t j = 0;
+  for (; j + 16 <= ng; j += 16) {
+    __m512i x0 = _mm512_add_epi32(_mm512_set1_epi32((int)(uint32_t)(1 + g0 + (uint64_t)j)), lane);
+    __m512i x1 = _mm512_set1_epi32((int)c.v[1]), x2 = _mm512_set1_epi32((int)c.v[2]);
+    __m512i x3 = _mm512_set1_epi32((int)c.v[3]);
+    uint32_t k0 = k.v[0], k1 = k.v[1];
+    for (int r = 0; r < 10; r++) {
+      if (r) {
+        k0 += PHILOX_W32_0;
+        k1 += PHILOX_W32_1;
+      }
+      __m512i lo0, hi0, lo1, hi1;
+      mulhilo16(x0, m0, &lo0, &hi0);
+      mulhilo16(x2, m1, &lo1, &hi1);
+      x0 = _mm512_xor_si512(_mm512_xor_si512(hi1, x1), _mm512_set1_epi32((int)k0));
+      x1 = lo1;
+      x2 = _mm512_xor_si512(_mm512_xor_si512(hi0, x3), _mm512_set1_epi32((int)k1));
+      x3 = lo0;
+    }
+    _mm512_storeu_si512((void *)(a + 2 * j), _mm512_permutex2var_epi32(x0, lo_idx, x2));
+    _mm512_storeu_si512((void *)(a + 2 * j + 16), _mm512_permutex2var_epi32(x0, hi_idx, x2));
+    _mm512_storeu_si512((void *)(b + 2 * j), _mm512_permutex2var_epi32(x1, lo_idx, x3));
+    _mm512_storeu_si512((void *)(b + 2 * j + 16), _mm512_permutex2var_epi32(x1, hi_idx, x3));
+  }
+  return j;
+}
+#endif
+
 /* Normal numbers e0 .. e0 + n - 1 (n <= NOISE_BLOCK) of a stream into z:
  * bfd_img_normal's values, a Philox draw per four and the transcendental
  * functions in loops that vectorize. */
 enum { NOISE_BLOCK = 256 };
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-/* Philox and pmath inlined so that the loops vectorize, with an AVX2 copy
- * picked at load time where the CPU has it (same IEEE operations, so the
- * same bits: contraction stays off and AVX2 brings no FMA). clang does not
- * combine the two attributes: it gets the inlining only. */
-__attribute__((flatten, target_clones("avx2", "default")))
+/* Philox and pmath inlined so that the loops vectorize, with AVX2 and
+ * AVX-512 copies picked at load time as WIDE_LOOPS (same IEEE operations,
+ * so the same bits). clang does not combine the two attributes: it gets
+ * the inlining only. */
+__attribute__((flatten, target_clones("avx512f", "avx2", "default")))
 #elif defined(__GNUC__)
 __attribute__((flatten))
 #endif
@@ -205,8 +447,12 @@ static void noise_block(bfd_rng_key key, uint64_t e0, int64_t n, float *z) {
   int64_t ng = (int64_t)(((e0 + (uint64_t)n - 1) >> 2) - g0 + 1);
   uint32_t a[NOISE_BLOCK / 2 + 4], b[NOISE_BLOCK / 2 + 4];
   float r[NOISE_BLOCK / 2 + 4], sn[NOISE_BLOCK / 2 + 4], cs[NOISE_BLOCK / 2 + 4], all[NOISE_BLOCK + 8];
+  int64_t j0 = 0;
+#if defined(PHILOX_AVX512)
+  if (__builtin_cpu_supports("avx512f")) j0 = philox_avx512(key, g0, ng, a, b);
+#endif
 #pragma omp simd
-  for (int64_t j = 0; j < ng; j++) {
+  for (int64_t j = j0; j < ng; j++) {
     philox4x32_ctr_t w = bfd_rng4(key, (uint32_t)(1 + g0 + (uint64_t)j));
     a[2 * j] = w.v[0];
     b[2 * j] = w.v[1];
@@ -229,7 +475,7 @@ static void noise_block(bfd_rng_key key, uint64_t e0, int64_t n, float *z) {
 
 /* Intensity ops [k0, k1) on n consecutive elements of channel c starting
  * at voxel v0. */
-static void point_row(const ctx *x, int64_t b, int64_t c, int64_t v0, int64_t n, int k0, int k1, bfdk_img_pstat ps,
+WIDE_LOOPS static void point_row(const ctx *x, int64_t b, int64_t c, int64_t v0, int64_t n, int k0, int k1, bfdk_img_pstat ps,
                       float *row) {
   const bfdk_img_dims *d = x->d;
   const bfdk_img_sample *s = &x->w.smp[b];
@@ -273,7 +519,7 @@ static void point_row(const ctx *x, int64_t b, int64_t c, int64_t v0, int64_t n,
     }                                                                            \
   } while (0)
 
-static void copy_row(const void *src, int32_t dt, int64_t base, int64_t step, int64_t n, float *dst) {
+WIDE_LOOPS static void copy_row(const void *src, int32_t dt, int64_t base, int64_t step, int64_t n, float *dst) {
   switch (dt) {
     case BFD_DTYPE_UINT8: COPY_ROW(uint8_t); break;
     case BFD_DTYPE_UINT16: COPY_ROW(uint16_t); break;
@@ -338,8 +584,8 @@ static inline void linear_row_int(const void *src, int32_t dt, const bfdk_img_di
  * each dtype gets its own loop with direct loads. The row's source
  * coordinates come first (the elastic cells along x, the same for every
  * row, from ekx and efx), then the reads. */
-static inline void interp_row_dt(const ctx *x, int64_t b, int64_t oz, int64_t oy, float *tmp, const float *ex,
-                                 float *scr, const int32_t *ekx, const float *efx, float *lin, const void *lab,
+static inline void interp_row_dt(const ctx *x, int64_t b, int64_t oz, int64_t oy, float *rows, int64_t cs,
+                                 const float *ex, float *scr, const int32_t *ekx, const float *efx, float *lin, const void *lab,
                                  int64_t lo, int32_t dt) {
   const bfdk_img_dims *d = x->d;
   const bfdk_img_spec *sp = x->sp;
@@ -364,11 +610,11 @@ static inline void interp_row_dt(const ctx *x, int64_t b, int64_t oz, int64_t oy
   for (int64_t c = 0; c < C; c++) {
     const void *src = src_channel(x, b, c);
     if (dt != BFD_DTYPE_FLOAT32)
-      linear_row_int(src, dt, d, s, sz, sy, sx, X, lin, tmp + c * X, ok);
+      linear_row_int(src, dt, d, s, sz, sy, sx, X, lin, rows + c * cs, ok);
     for (int64_t i = 0; i < X; i++)
       if (dt == BFD_DTYPE_FLOAT32 || !ok[i]) {
         const float sc[3] = {sz[i], sy[i], sx[i]};
-        tmp[c * X + i] = bfd_img_sample_linear(src, dt, d, s, sp->pad, sp->pad_value, sc);
+        rows[c * cs + i] = bfd_img_sample_linear(src, dt, d, s, sp->pad, sp->pad_value, sc);
       }
   }
   for (int64_t i = 0; i < X; i++) {
@@ -382,19 +628,21 @@ static inline void interp_row_dt(const ctx *x, int64_t b, int64_t oz, int64_t oy
 #if defined(__GNUC__)
 __attribute__((flatten))
 #endif
-static void interp_row(const ctx *x, int64_t b, int64_t oz, int64_t oy, float *tmp, const float *ex, float *scr,
-                       const int32_t *ekx, const float *efx, float *lin, const void *lab, int64_t lo) {
+static void interp_row(const ctx *x, int64_t b, int64_t oz, int64_t oy, float *rows, int64_t cs, const float *ex,
+                       float *scr, const int32_t *ekx, const float *efx, float *lin, const void *lab, int64_t lo) {
   switch (x->d->src_dtype) {
-    case BFD_DTYPE_UINT8: interp_row_dt(x, b, oz, oy, tmp, ex, scr, ekx, efx, lin, lab, lo, BFD_DTYPE_UINT8); break;
-    case BFD_DTYPE_UINT16: interp_row_dt(x, b, oz, oy, tmp, ex, scr, ekx, efx, lin, lab, lo, BFD_DTYPE_UINT16); break;
-    case BFD_DTYPE_INT16: interp_row_dt(x, b, oz, oy, tmp, ex, scr, ekx, efx, lin, lab, lo, BFD_DTYPE_INT16); break;
-    default: interp_row_dt(x, b, oz, oy, tmp, ex, scr, ekx, efx, lin, lab, lo, BFD_DTYPE_FLOAT32); break;
+    case BFD_DTYPE_UINT8: interp_row_dt(x, b, oz, oy, rows, cs, ex, scr, ekx, efx, lin, lab, lo, BFD_DTYPE_UINT8); break;
+    case BFD_DTYPE_UINT16: interp_row_dt(x, b, oz, oy, rows, cs, ex, scr, ekx, efx, lin, lab, lo, BFD_DTYPE_UINT16); break;
+    case BFD_DTYPE_INT16: interp_row_dt(x, b, oz, oy, rows, cs, ex, scr, ekx, efx, lin, lab, lo, BFD_DTYPE_INT16); break;
+    default: interp_row_dt(x, b, oz, oy, rows, cs, ex, scr, ekx, efx, lin, lab, lo, BFD_DTYPE_FLOAT32); break;
   }
 }
 
-/* Output row (b, oz, oy) of every channel into tmp (C rows of X), labels
- * straight to out_labels. ex holds enodes[2] * 3 floats, scr 3 X, lin 24 X
- * (linear_row_int); ekx and efx are the elastic cells along x. */
+/* Output row (b, oz, oy) of every channel, labels straight to out_labels.
+ * Where the pass writes float32 planes, the rows are made in place there;
+ * otherwise in tmp (C rows of X), then converted. ex holds enodes[2] * 3
+ * floats, scr 3 X, lin 24 X (linear_row_int); ekx and efx are the elastic
+ * cells along x. */
 static void resample_row(const ctx *x, int64_t b, int64_t oz, int64_t oy, float *tmp, float *ex, float *scr,
                          const int32_t *ekx, const float *efx, float *lin) {
   const bfdk_img_dims *d = x->d;
@@ -404,6 +652,9 @@ static void resample_row(const ctx *x, int64_t b, int64_t oz, int64_t oy, float 
   int64_t v0 = (oz * d->out[1] + oy) * X;
   const void *lab = x->bt->labels ? src_labels(x, b) : NULL;
   int64_t lo = b * d->out_vox + v0;
+  int planar = !x->dst_final || (d->out_dtype == BFDK_F32 && !d->channels_last);
+  float *rows = planar ? (float *)x->dst + (size_t)(b * C) * (size_t)d->out_vox + (size_t)v0 : tmp;
+  int64_t cs = planar ? d->out_vox : X;
 
   if (!s->interp) {
     int64_t w0[3], w1[3];
@@ -415,7 +666,7 @@ static void resample_row(const ctx *x, int64_t b, int64_t oz, int64_t oy, float 
       int a2 = s->axis[2];
       int64_t step = (a2 == 2 ? 1 : (a2 == 1 ? s->bn[2] : (int64_t)s->bn[1] * s->bn[2])) * (s->rev[2] ? -1 : 1);
       int64_t base = bfd_img_at(s, w0[0], w0[1], w0[2]);
-      for (int64_t c = 0; c < C; c++) copy_row(src_channel(x, b, c), d->src_dtype, base, step, X, tmp + c * X);
+      for (int64_t c = 0; c < C; c++) copy_row(src_channel(x, b, c), d->src_dtype, base, step, X, rows + c * cs);
       for (int64_t i = 0; lab && i < X; i++)
         bfd_img_store_label(x->bt->out_labels, d->out_label_dtype, lo + i,
                             bfd_img_label_load(lab, d->label_dtype, base + i * step));
@@ -424,7 +675,7 @@ static void resample_row(const ctx *x, int64_t b, int64_t oz, int64_t oy, float 
         int64_t wv[3];
         bfd_img_copy_coord(s, oz, oy, i, wv);
         for (int64_t c = 0; c < C; c++)
-          tmp[c * X + i] =
+          rows[c * cs + i] =
               bfd_img_tap(src_channel(x, b, c), d->src_dtype, d, s, sp->pad, sp->pad_value, wv[0], wv[1], wv[2]);
         if (lab) {
           int64_t z = bfd_img_border(wv[0], d->src[0], sp->pad), y = bfd_img_border(wv[1], d->src[1], sp->pad),
@@ -445,18 +696,15 @@ static void resample_row(const ctx *x, int64_t b, int64_t oz, int64_t oy, float 
         for (int comp = 3 - d->nd; comp < 3; comp++)
           ex[kx * 3 + comp] = bfd_img_elastic_zy(nodes, d, kz, fz, ky, fy, kx, comp);
     }
-    interp_row(x, b, oz, oy, tmp, ex, scr, ekx, efx, lin, lab, lo);
+    interp_row(x, b, oz, oy, rows, cs, ex, scr, ekx, efx, lin, lab, lo);
   }
 
   bfdk_img_pstat none = {0.0f, 0.0f, 0.0f};
   for (int64_t c = 0; c < C; c++) {
-    float *row = tmp + c * X;
+    float *row = rows + c * cs;
     point_row(x, b, c, v0, X, 0, d->fused, none, row);
-    if (x->dst_final && (d->out_dtype != BFDK_F32 || d->channels_last)) {
+    if (!planar)
       for (int64_t i = 0; i < X; i++) bfd_img_store(x->dst, d->out_dtype, bfd_img_out_index(d, b, c, v0 + i), row[i]);
-    } else {
-      memcpy((float *)x->dst + (size_t)(b * C + c) * (size_t)d->out_vox + (size_t)v0, row, (size_t)X * sizeof(float));
-    }
   }
 }
 

@@ -119,15 +119,18 @@ BFD_OP bfdk_img_cstat bfd_img_cstat_make(const bfdk_img_iop *norm, int is_float,
   return c;
 }
 
-/* Statistics of one channel from its exact histogram of n values. */
-BFD_OP bfdk_img_cstat bfd_img_hist_cstat(const bfdk_img_iop *norm, int32_t dtype, const uint32_t *hist, int32_t bins,
-                                         uint64_t n) {
+/* Statistics of one channel from its exact histogram of n values, all of
+ * which fall in bins [lo, hi]: the bins outside are taken as zero and never
+ * read, so a caller that knows the data's range clears and scans only that
+ * (the cumulative counts and sums over the range are those over all bins). */
+BFD_OP bfdk_img_cstat bfd_img_hist_cstat_range(const bfdk_img_iop *norm, int32_t dtype, const uint32_t *hist,
+                                               int32_t lo, int32_t hi, uint64_t n) {
   uint64_t ranks[4];
   double t[2] = {0.0, 0.0}, v[4] = {0.0, 0.0, 0.0, 0.0}, mean = 0.0, sd = 0.0;
   int nr = bfd_img_stat_ranks(norm, n, ranks, t);
   for (int r = 0; r < nr; r++) {
     uint64_t cum = 0;
-    for (int32_t b = 0; b < bins; b++) {
+    for (int32_t b = lo; b <= hi; b++) {
       cum += hist[b];
       if (cum > ranks[r]) {
         v[r] = bfd_img_bin_value(dtype, (uint32_t)b);
@@ -137,11 +140,11 @@ BFD_OP bfdk_img_cstat bfd_img_hist_cstat(const bfdk_img_iop *norm, int32_t dtype
   }
   if (norm->norm_mode == BFDK_NORM_ZSCORE && !norm->fixed) {
     uint64_t sum = 0;
-    for (int32_t b = 0; b < bins; b++) sum += (uint64_t)hist[b] * (uint64_t)b;
+    for (int32_t b = lo; b <= hi; b++) sum += (uint64_t)hist[b] * (uint64_t)b;
     double off = dtype == BFD_DTYPE_INT16 ? 32768.0 : 0.0;
     mean = (double)sum / (double)n - off;
     double ss = 0.0;
-    for (int32_t b = 0; b < bins; b++) {
+    for (int32_t b = lo; b <= hi; b++) {
       if (!hist[b]) continue;
       double dv = bfd_img_bin_value(dtype, (uint32_t)b) - mean;
       ss += (double)hist[b] * (dv * dv);
@@ -149,6 +152,12 @@ BFD_OP bfdk_img_cstat bfd_img_hist_cstat(const bfdk_img_iop *norm, int32_t dtype
     sd = sqrt(ss / (double)n);
   }
   return bfd_img_cstat_make(norm, 0, v, t, mean, sd);
+}
+
+/* Statistics of one channel from its exact histogram of n values. */
+BFD_OP bfdk_img_cstat bfd_img_hist_cstat(const bfdk_img_iop *norm, int32_t dtype, const uint32_t *hist, int32_t bins,
+                                         uint64_t n) {
+  return bfd_img_hist_cstat_range(norm, dtype, hist, 0, bins - 1, n);
 }
 
 /* ---- radix selection for float data ---------------------------------------- */

@@ -41,12 +41,19 @@ typedef struct bfd_rng_key {
 } bfd_rng_key;
 
 /* Four independent 32-bit words for draw number `draw`. */
-BFD_OP philox4x32_ctr_t bfd_rng4(bfd_rng_key k, uint32_t draw) {
+/* The counter and the key bfd_rng4 hands to philox4x32, for code that
+ * runs many draws of one stream side by side. */
+BFD_OP philox4x32_ctr_t bfd_rng4_ctr(bfd_rng_key k, uint32_t draw) {
   philox4x32_ctr_t c = {{draw, k.op, (uint32_t)k.sample,
                          (uint32_t)((k.sample >> 32) & 0xFFFFu) | (k.epoch << 16)}};
-  philox4x32_key_t key = {{(uint32_t)k.seed, (uint32_t)(k.seed >> 32)}};
-  return philox4x32(c, key);
+  return c;
 }
+BFD_OP philox4x32_key_t bfd_rng4_key(bfd_rng_key k) {
+  philox4x32_key_t key = {{(uint32_t)k.seed, (uint32_t)(k.seed >> 32)}};
+  return key;
+}
+
+BFD_OP philox4x32_ctr_t bfd_rng4(bfd_rng_key k, uint32_t draw) { return philox4x32(bfd_rng4_ctr(k, draw), bfd_rng4_key(k)); }
 
 /* Word i (0..) of the stream for this key: word i is lane i % 4 of draw i / 4. */
 BFD_OP uint32_t bfd_rng_u32(bfd_rng_key k, uint64_t i) {

@@ -145,6 +145,23 @@ static void test_2d_microscopy(void **state) {
   check_case(&pc, &sp);
 }
 
+/* Rows of 280: the CPU backend's noise takes its Philox draws 16 at a time
+ * (AVX-512, where the CPU has it) and the rest one by one. */
+static void test_2d_wide_noise(void **state) {
+  (void)state;
+  pcase pc = {"2D uint16, 280-wide rows, flips, percentile, noise", 3, {1, 21, 301, 0}, 3, BFD_DTYPE_UINT16, 0, 0,
+              BFDK_F32, 0};
+  bfdk_img_spec sp;
+  bfdk_img_spec_init(&sp);
+  sp.crop_mode = BFDK_CROP_RANDOM;
+  sp.size[1] = 17;
+  sp.size[2] = 280;
+  sp.flip_prob[1] = sp.flip_prob[2] = 0.5f;
+  add_norm(&sp, BFDK_NORM_PERCENTILE);
+  add_op(&sp, BFDK_IMG_NOISE, BFD_RNG_NOISE, 0.0f, 0.1f)->prob = 1.0f;
+  check_case(&pc, &sp);
+}
+
 static void test_2d_everything(void **state) {
   (void)state;
   pcase pc = {"2D uint8 x3, foreground crop, affine, elastic, all intensity ops, bfloat16 channels-last",
@@ -276,7 +293,7 @@ static void test_real_gpu(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_real_gpu),
-      cmocka_unit_test(test_2d_microscopy), cmocka_unit_test(test_2d_everything), cmocka_unit_test(test_3d_volume),
+      cmocka_unit_test(test_2d_microscopy), cmocka_unit_test(test_2d_wide_noise), cmocka_unit_test(test_2d_everything), cmocka_unit_test(test_3d_volume),
       cmocka_unit_test(test_3d_float),      cmocka_unit_test(test_thin_shapes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
