@@ -227,7 +227,9 @@ class Images:
             p = p[::-1]
         if rng.random() < 0.5:
             p = p[:, ::-1]
-        mi, ma = np.percentile(p, [1.0, 99.8])
+        # biofeed's normalize takes its statistics over the whole image (per
+        # channel), not the crop: the baseline computes the same op
+        mi, ma = np.percentile(x, [1.0, 99.8])
         q = (p.astype(np.float32) - np.float32(mi)) / (np.float32(ma - mi) + np.float32(1e-20))
         q += rng.normal(0.0, rng.uniform(0.0, 0.1), q.shape).astype(np.float32)
         return {"image": q[None]}

@@ -14,7 +14,8 @@
  *   - affine: {prob: 1, rotate: [-15, 15], scale: [0.85, 1.25], isotropic: true,
  *              shear: [-0.1, 0.1], translate: [-5, 5]}
  *   - elastic: {prob: 1, spacing: 32, magnitude: [1, 3]}
- * Intensity ops, per channel, in list order (at most 16; normalize once):
+ * Intensity ops, per channel, in list order (at most 16; normalize once;
+ * its per-image statistics are those of the whole source image, not the crop):
  *   - normalize: {mode: percentile, pmin: 1, pmax: 99.8, clip: false, eps: 1e-20}
  *                {mode: zscore, mean: 0, std: 1, eps: 1e-8}   # mean and std: fixed; omitted: per image
  *                {mode: minmax, eps: 1e-20} | {mode: scale, factor: 1.5259e-5}
