@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "biofeed/biofeed.h"
+#include "ingest/image.h"
 
 static char fz_root[4096];
 
@@ -149,6 +150,20 @@ static inline void fz_check(bfd_status st, const char *call) {
   if (st == BFD_OK) return;
   const char *m = bfd_last_error();
   if (!m || !m[0]) fz_bug("%s failed with %s and no message", call, bfd_status_name(st));
+}
+
+/* What an image reader returned: a failure with its message, or an image
+ * exactly as large as its shape says, every byte of which is read (so that
+ * ASan sees a short buffer); the image is freed. */
+static inline void fz_check_image(bfd_status st, const char *call, bfdi_image *im) {
+  fz_check(st, call);
+  if (st != BFD_OK) return;
+  if (fz_bytes(im->shape, im->ndim, bfd_dtype_size(im->dtype), UINT64_MAX) != im->nbytes)
+    fz_bug("%s: the image's shape does not match its %zu bytes", call, im->nbytes);
+  uint64_t sum = 0;
+  for (size_t i = 0; i < im->nbytes; i++) sum += ((const uint8_t *)im->data)[i];
+  fz_sink = sum;
+  bfdi_image_free(im);
 }
 
 #endif
