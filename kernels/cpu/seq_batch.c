@@ -3,12 +3,14 @@
  * truncation) and then written row by row with the ops/ functions the CUDA
  * kernels call, so both backends give the same bits with any thread count. */
 #include <limits.h>
+#include <omp.h>
 #include <string.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
 
 #include "core/error.h"
+#include "cpu/philox16.h"
 #include "ops/seq_mask.h"
 #include "ops/seq_onehot.h"
 #include "ops/seq_tok.h"
@@ -54,8 +56,9 @@ int64_t bfdk_seq_count_n_cpu(const int32_t *tables, const uint8_t *src, int64_t 
   return bfd_seq_count_n(tables, src, 0, n, 1);
 }
 
-static void plan_sample(const bfdk_seq_params *p, const int32_t *tab, const bfdk_seq_input *in, int64_t b,
-                        bfdk_seq_plan *pl) {
+/* Plans row b into *pl; returns the row's length in tokens. */
+static int32_t plan_sample(const bfdk_seq_params *p, const int32_t *tab, const bfdk_seq_input *in, int64_t b,
+                           bfdk_seq_plan *pl) {
   uint64_t rec = in->record ? in->record[b] : (uint64_t)b;
   int64_t base = (int64_t)in->offsets[rec];
   int64_t len = (int64_t)in->offsets[rec + 1] - base;
@@ -100,7 +103,10 @@ static void plan_sample(const bfdk_seq_params *p, const int32_t *tab, const bfdk
   else
     pl->total = bfd_seq_fixed_tokens(p, n);
   bfd_seq_plan_finish(p, key, pl);
+  return pl->len;
 }
+
+static int32_t max32(int32_t a, int32_t b) { return a > b ? a : b; }
 
 /* Ids are written once and read by someone else (the upload to the GPU,
  * the consumer): on x86-64, streaming stores skip reading each destination
@@ -288,35 +294,12 @@ static void mlm_row_tokens(const bfdk_seq_params *p, const int32_t *tab, bfd_rng
 
 /* rng_block_avx2 over sixteen counters: w[i] lane j = bfd_rng4(k, draw0 + j).v[i]. */
 SEQ_AVX512 static void rng_block16(bfd_rng_key k, uint32_t draw0, __m512i w[4]) {
-  const __m512i m0 = _mm512_set1_epi64(PHILOX_M4x32_0), m1 = _mm512_set1_epi64(PHILOX_M4x32_1);
-  __m512i x0 = _mm512_add_epi32(_mm512_set1_epi32((int)draw0),
-                                _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
-  __m512i x1 = _mm512_set1_epi32((int)k.op);
-  __m512i x2 = _mm512_set1_epi32((int)(uint32_t)k.sample);
-  __m512i x3 = _mm512_set1_epi32((int)((uint32_t)((k.sample >> 32) & 0xFFFFu) | (k.epoch << 16)));
-  uint32_t k0 = (uint32_t)k.seed, k1 = (uint32_t)(k.seed >> 32);
-  for (int r = 0; r < PHILOX4x32_DEFAULT_ROUNDS; r++) {
-    if (r) {
-      k0 += PHILOX_W32_0;
-      k1 += PHILOX_W32_1;
-    }
-    __m512i e0 = _mm512_mul_epu32(x0, m0), o0 = _mm512_mul_epu32(_mm512_srli_epi64(x0, 32), m0);
-    __m512i e2 = _mm512_mul_epu32(x2, m1), o2 = _mm512_mul_epu32(_mm512_srli_epi64(x2, 32), m1);
-    __m512i lo0 = _mm512_mask_blend_epi32(0xAAAA, e0, _mm512_slli_epi64(o0, 32));
-    __m512i hi0 = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(e0, 32), o0);
-    __m512i lo1 = _mm512_mask_blend_epi32(0xAAAA, e2, _mm512_slli_epi64(o2, 32));
-    __m512i hi1 = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(e2, 32), o2);
-    __m512i n0 = _mm512_xor_si512(_mm512_xor_si512(hi1, x1), _mm512_set1_epi32((int)k0));
-    __m512i n2 = _mm512_xor_si512(_mm512_xor_si512(hi0, x3), _mm512_set1_epi32((int)k1));
-    x0 = n0;
-    x1 = lo1;
-    x2 = n2;
-    x3 = lo0;
-  }
-  w[0] = x0;
-  w[1] = x1;
-  w[2] = x2;
-  w[3] = x3;
+  w[0] = _mm512_add_epi32(_mm512_set1_epi32((int)draw0),
+                          _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+  w[1] = _mm512_set1_epi32((int)k.op);
+  w[2] = _mm512_set1_epi32((int)(uint32_t)k.sample);
+  w[3] = _mm512_set1_epi32((int)((uint32_t)((k.sample >> 32) & 0xFFFFu) | (k.epoch << 16)));
+  bfdk_philox16(w, (uint32_t)k.seed, (uint32_t)(k.seed >> 32));
 }
 
 SEQ_AVX512 static __m512 u01_16(__m512i w) {
@@ -532,14 +515,22 @@ bfd_status bfdk_seq_batch_cpu(const bfdk_seq_params *p, const int32_t *tables, c
   bfdk_seq_plan *plans = (bfdk_seq_plan *)((char *)work + WORK_HEAD);
   const int64_t n = in->n;
   int32_t longest = 0;
+  /* libgomp makes a futex call per parallel region even for a team of one
+   * (an if clause too): small batches on a pipeline thread of their own
+   * notice it, so a team of one runs plain loops */
+  if (omp_get_max_threads() > 1) {
 #pragma omp parallel for schedule(dynamic, 8) reduction(max : longest)
-  for (int64_t b = 0; b < n; b++) {
-    plan_sample(p, tables, in, b, &plans[b]);
-    if (plans[b].len > longest) longest = plans[b].len;
+    for (int64_t b = 0; b < n; b++) longest = max32(longest, plan_sample(p, tables, in, b, &plans[b]));
+  } else {
+    for (int64_t b = 0; b < n; b++) longest = max32(longest, plan_sample(p, tables, in, b, &plans[b]));
   }
   int64_t w = p->pad_longest ? (int64_t)(longest + 7) / 8 * 8 : p->max_len;
+  if (omp_get_max_threads() > 1) {
 #pragma omp parallel for schedule(dynamic, 8)
-  for (int64_t b = 0; b < n; b++) emit_sample(p, tables, in, out, &plans[b], b, w);
+    for (int64_t b = 0; b < n; b++) emit_sample(p, tables, in, out, &plans[b], b, w);
+  } else {
+    for (int64_t b = 0; b < n; b++) emit_sample(p, tables, in, out, &plans[b], b, w);
+  }
   *width = (int32_t)w;
   return BFD_OK;
 }

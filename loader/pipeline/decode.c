@@ -57,49 +57,67 @@ static int worth_a_team(const bfdi_slot *s) {
   return cost >= PARALLEL_BYTES;
 }
 
+/* What the threads of a decode pass share: the first error by read index,
+ * and whether any read was corrupt under on_corrupt: skip. */
+typedef struct decode_pass {
+  long bad;
+  bfd_status bad_st;
+  int any_corrupt;
+  char msg[1024];
+} decode_pass;
+
+static void decode_read(bfdi_worker *w, bfdi_slot *s, long j, int skip, decode_pass *d) {
+  const bfdi_readplan *pl = &s->plans[j];
+  if (pl->direct && !pl->whole) return; /* a window read in place: nothing to undo or check */
+  const uint8_t *stage = s->stage_buf ? s->stage_buf + s->stage_at[j] : NULL;
+  bfd_status st = bfdi_decode_plan(w->dec[omp_get_thread_num()], pl, stage, bfdi_rd_dst(s, &s->rd[j]));
+  if (st == BFD_ERR_CORRUPT && skip) {
+    /* the log callback is the user's: one thread at a time */
+#pragma omp critical(bfdi_decode_error)
+    {
+      bfdi_log(BFD_LOG_WARN, "on_corrupt: skip: %s", bfd_last_error());
+      bfdi_skip_mark(w, (size_t)j);
+      d->any_corrupt = 1;
+    }
+  } else if (st != BFD_OK) {
+#pragma omp critical(bfdi_decode_error)
+    if (d->bad < 0 || j < d->bad) {
+      d->bad = j;
+      d->bad_st = st;
+      snprintf(d->msg, sizeof d->msg, "%s", bfd_last_error());
+    }
+  }
+}
+
 bfd_status bfdi_stage_decode(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s) {
   const long n = (long)s->n_rd;
   const int skip = w->corrupt != NULL;
-  long bad = -1;
-  int any_corrupt = 0;
-  bfd_status bad_st = BFD_OK;
-  char msg[1024] = "";
+  decode_pass d = {.bad = -1, .bad_st = BFD_OK};
   memset(&s->faults, 0, sizeof s->faults);
   if (skip) memset(w->corrupt, 0, (size_t)n);
   int team = w->n_dec > 1 && worth_a_team(s) ? bfdi_team_take(p, (int)w->n_dec) : 1;
-#pragma omp parallel for num_threads(team) schedule(dynamic, 4) if (team > 1)
-  for (long j = 0; j < n; j++) {
-    const bfdi_readplan *pl = &s->plans[j];
-    if (pl->direct && !pl->whole) continue; /* a window read in place: nothing to undo or check */
-    const uint8_t *stage = s->stage_buf ? s->stage_buf + s->stage_at[j] : NULL;
-    bfd_status st = bfdi_decode_plan(w->dec[omp_get_thread_num()], pl, stage, bfdi_rd_dst(s, &s->rd[j]));
-    if (st == BFD_ERR_CORRUPT && skip) {
-      /* the log callback is the user's: one thread at a time */
-#pragma omp critical(bfdi_decode_error)
-      {
-        bfdi_log(BFD_LOG_WARN, "on_corrupt: skip: %s", bfd_last_error());
-        bfdi_skip_mark(w, (size_t)j);
-        any_corrupt = 1;
-      }
-    } else if (st != BFD_OK) {
-#pragma omp critical(bfdi_decode_error)
-      if (bad < 0 || j < bad) {
-        bad = j;
-        bad_st = st;
-        snprintf(msg, sizeof msg, "%s", bfd_last_error());
-      }
-    }
+  /* libgomp makes a futex call per parallel region even for a team of one:
+   * at small batches that costs as much as the decoding */
+  if (team > 1) {
+#pragma omp parallel for num_threads(team) schedule(dynamic, 4)
+    for (long j = 0; j < n; j++) decode_read(w, s, j, skip, &d);
+  } else {
+    for (long j = 0; j < n; j++) decode_read(w, s, j, skip, &d);
   }
   bfdi_team_give(p, team);
-  if (bad >= 0) return bfdi_fail(bad_st, "%s", msg);
-  if (any_corrupt) BFD_TRY(bfdi_skip_repair(p, w, s));
+  if (d.bad >= 0) return bfdi_fail(d.bad_st, "%s", d.msg);
+  if (d.any_corrupt) BFD_TRY(bfdi_skip_repair(p, w, s));
   bfdi_security_count(p, s);
   if (p->src->kind == BFD_KIND_SEQUENCE && p->attempts > 1) {
     const long rows = (long)s->n;
     const int big = w->n_dec > 1 && rows * p->attempts * p->job.seq.params.window >= PARALLEL_BYTES;
     team = big ? bfdi_team_take(p, (int)w->n_dec) : 1;
-#pragma omp parallel for num_threads(team) schedule(static) if (team > 1)
-    for (long b = 0; b < rows; b++) choose_window(p, s, (uint32_t)b);
+    if (team > 1) {
+#pragma omp parallel for num_threads(team) schedule(static)
+      for (long b = 0; b < rows; b++) choose_window(p, s, (uint32_t)b);
+    } else {
+      for (long b = 0; b < rows; b++) choose_window(p, s, (uint32_t)b);
+    }
     bfdi_team_give(p, team);
   }
   s->bytes[S_DECODE] = s->in_used + s->lab_used;

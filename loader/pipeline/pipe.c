@@ -5,8 +5,9 @@
  * with several threads (read) may finish them out of order, and the next
  * stage still takes them in order. In whole-batch mode (CPU backend: small
  * batches, or a ring slot for every thread) there is one kind of thread: it
- * plans the next batch under the lock, in order, and runs the other stages
- * on it unlocked, in parallel with the other threads' batches. */
+ * takes the sampler's next batch in order (under a plan lock of its own,
+ * not the ring's) and runs the rest of the stages on it unlocked, in
+ * parallel with the other threads' batches. */
 #include "pipeline/pipe_impl.h"
 
 #include <omp.h>
@@ -115,6 +116,7 @@ static void destroy(bfdi_pipe *p) {
   bfdi_dist_close(p);
   bfdi_job_free(&p->job);
   for (int k = 0; k <= N_STAGES; k++) pthread_cond_destroy(&p->cv[k]);
+  pthread_mutex_destroy(&p->plan_mu);
   pthread_mutex_destroy(&p->mu);
   free(p);
 }
@@ -193,6 +195,7 @@ bfd_status bfdi_pipe_create_env(bfdi_job *job, const bfdi_dist_env *env, bfdi_pi
   p->job = *job;
   memset(job, 0, sizeof *job);
   pthread_mutex_init(&p->mu, NULL);
+  pthread_mutex_init(&p->plan_mu, NULL);
   for (int k = 0; k <= N_STAGES; k++) pthread_cond_init(&p->cv[k], NULL);
   bfd_status st = setup(p, env);
   if (st != BFD_OK) {
@@ -312,6 +315,18 @@ static void whole_waits(bfdi_pipe *p, const double spent[N_STAGES]) {
   }
 }
 
+/* Stage j of slot s, p->mu released. Whole batches: the thread holds
+ * p->plan_mu on entry to the plan stage, so that plans follow the sampler
+ * one after another in sequence order; it lets go as soon as the sampler
+ * has handed out the batch, and plans the rows' reads in parallel with the
+ * other threads. */
+static bfd_status run_stage(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s, int j) {
+  if (!(w->whole && j == S_PLAN)) return STAGE_FNS[j](p, w, s);
+  bfd_status st = bfdi_plan_take(p, s);
+  pthread_mutex_unlock(&p->plan_mu);
+  return st == BFD_OK ? bfdi_plan_rows(p, s) : st;
+}
+
 static void *stage_main(void *arg) {
   bfdi_worker *w = arg;
   bfdi_pipe *p = w->p;
@@ -319,7 +334,15 @@ static void *stage_main(void *arg) {
   bfd_status ist = bfdi_worker_init(p, w);
   pthread_mutex_lock(&p->mu);
   if (ist != BFD_OK) record_error(p, p->next[k], ist, bfd_last_error());
+  int done = -1; /* whole batches: the stage to wake for the last batch, once p->mu is let go */
   while (ist == BFD_OK) {
+    if (w->whole) { /* plan_mu before mu */
+      pthread_mutex_unlock(&p->mu);
+      /* a waiter woken under the lock would only block on it again */
+      if (done >= 0) wake(p, done);
+      pthread_mutex_lock(&p->plan_mu);
+      pthread_mutex_lock(&p->mu);
+    }
     int why = 0;
     bfdi_slot *s = NULL;
     while (!p->stop && !(s = claim(p, k, &why))) {
@@ -332,20 +355,21 @@ static void *stage_main(void *arg) {
         else
           p->acc[j].wait_out += dt;
     }
-    if (p->stop) break;
+    if (p->stop) {
+      if (w->whole) pthread_mutex_unlock(&p->plan_mu);
+      break;
+    }
     if (k > S_PLAN) wake(p, prev_threaded(p, k)); /* its queue has room again */
     bfd_status st = BFD_OK;
     double spent[N_STAGES] = {0};
     for (int j = k; st == BFD_OK && (j == k || (j < S_READY && inline_stage(p, j))); j++) {
-      /* whole batches: plans follow the sampler, one after another in order */
-      const int locked = w->whole && j == S_PLAN;
       if (j != k) p->next[j]++;
-      if (!locked) pthread_mutex_unlock(&p->mu);
+      pthread_mutex_unlock(&p->mu);
       double t0 = now();
       s->bytes[j] = 0;
-      st = STAGE_FNS[j](p, w, s);
+      st = run_stage(p, w, s, j);
       double dt = now() - t0;
-      if (!locked) pthread_mutex_lock(&p->mu);
+      pthread_mutex_lock(&p->mu);
       p->acc[j].busy += dt;
       spent[j] = dt;
       if (st == BFD_OK) {
@@ -358,7 +382,8 @@ static void *stage_main(void *arg) {
     }
     if (w->whole) whole_waits(p, spent);
     s->busy = 0;
-    if (st == BFD_OK) wake(p, s->stage);
+    done = st == BFD_OK ? s->stage : -1;
+    if (st == BFD_OK && !w->whole) wake(p, s->stage);
   }
   pthread_mutex_unlock(&p->mu);
   bfdi_worker_fini(w);
@@ -435,7 +460,7 @@ static void stop(bfdi_pipe *p) {
   p->err = BFD_OK;
   p->allowed = p->cons_seq; /* discarded slots: their collectives wait for the consumer again */
   for (int i = 0; i < p->R; i++)
-    if (p->slots[i].refs == 0) p->slots[i].in_flight = 0;
+    if (!p->slots[i].given) p->slots[i].in_flight = 0;
   pthread_mutex_unlock(&p->mu);
 }
 
@@ -474,8 +499,9 @@ bfd_status bfdi_pipe_next(bfdi_pipe *p, bfd_batch **out) {
     if (s->c.epoch != p->cur_epoch) {
       p->cur_epoch = s->c.epoch;
     } else {
-      s->refs = 1;
-      s->handle = 1;
+      __atomic_store_n(&s->refs, 1, __ATOMIC_RELAXED);
+      __atomic_store_n(&s->handle, 1, __ATOMIC_RELAXED);
+      s->given = 1;
       p->held++;
       p->cons_seq++;
       p->consumed = s->next_c;
@@ -489,35 +515,28 @@ bfd_status bfdi_pipe_next(bfdi_pipe *p, bfd_batch **out) {
   return st;
 }
 
-void bfdi_pipe_ref(bfd_batch *b) {
-  bfdi_pipe *p = b->p;
-  pthread_mutex_lock(&p->mu);
-  b->refs++;
-  pthread_mutex_unlock(&p->mu);
-}
+/* A tensor or handle only comes from a batch the consumer still holds, so
+ * references come and go with atomics alone; the last one takes the lock
+ * and hands the slot back. */
+void bfdi_pipe_ref(bfd_batch *b) { __atomic_add_fetch(&b->refs, 1, __ATOMIC_RELAXED); }
 
 void bfdi_pipe_unref(bfd_batch *b) {
+  if (__atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) != 0) return;
   bfdi_pipe *p = b->p;
   pthread_mutex_lock(&p->mu);
-  int last = 0;
-  if (--b->refs == 0) {
-    if (p->secure) bfdi_slot_scrub(p, b);
-    b->in_flight = 0;
-    p->held--;
-    last = p->closed && p->held == 0;
-    wake(p, S_PLAN);
-  }
+  if (p->secure) bfdi_slot_scrub(p, b);
+  b->given = 0;
+  b->in_flight = 0;
+  p->held--;
+  int last = p->closed && p->held == 0;
+  wake(p, S_PLAN);
   pthread_mutex_unlock(&p->mu);
   if (last) destroy(p);
 }
 
 bfd_status bfdi_pipe_release(bfd_batch *b) {
-  bfdi_pipe *p = b->p;
-  pthread_mutex_lock(&p->mu);
-  int had = b->handle;
-  b->handle = 0;
-  pthread_mutex_unlock(&p->mu);
-  if (!had) return bfdi_fail(BFD_ERR_INVALID_ARG, "bfd_batch_release: this batch was already released");
+  if (!__atomic_exchange_n(&b->handle, 0, __ATOMIC_ACQ_REL))
+    return bfdi_fail(BFD_ERR_INVALID_ARG, "bfd_batch_release: this batch was already released");
   bfdi_pipe_unref(b);
   return BFD_OK;
 }

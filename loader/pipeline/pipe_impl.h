@@ -65,8 +65,10 @@ struct bfd_batch {
   int in_flight;    /* between plan and release */
   int stage;        /* next stage to run (S_READY: ready) */
   int busy;         /* a stage thread works on it */
-  int refs;         /* the consumer's handle and its tensors */
-  int handle;       /* the consumer's handle is not released yet */
+  int refs;         /* the consumer's handle and its tensors; atomic: tensors come and
+                       go on the consumer's threads without the ring's lock */
+  int handle;       /* the consumer's handle is not released yet (atomic) */
+  int given;        /* handed to the consumer and not yet back (under p->mu) */
   /* the step */
   bfdi_cursor c, next_c;
   uint64_t step, next_step;
@@ -173,6 +175,7 @@ struct bfdi_pipe {
   void *copy_stream, *compute_stream;
   /* threads */
   pthread_mutex_t mu;
+  pthread_mutex_t plan_mu; /* whole batches: the sampler's turn, taken before mu */
   pthread_cond_t cv[N_STAGES + 1]; /* stage k waits on cv[k], the consumer on cv[S_READY] */
   bfdi_worker *workers;
   int n_workers;
@@ -203,6 +206,11 @@ struct bfdi_pipe {
 
 /* Stage work on one slot (the slot is the caller's until it returns). */
 bfd_status bfdi_stage_plan(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s);
+/* The plan stage in two halves: the sampler's batch at the plan position,
+ * which moves that position on (slots take it in sequence order), and the
+ * rows' reads, which depend on the slot alone. */
+bfd_status bfdi_plan_take(bfdi_pipe *p, bfdi_slot *s);
+bfd_status bfdi_plan_rows(bfdi_pipe *p, bfdi_slot *s);
 bfd_status bfdi_stage_read(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s);
 bfd_status bfdi_stage_decode(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s);
 /* N rejection: the N bases of candidate rd's window (read into the slot's

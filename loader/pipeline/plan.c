@@ -139,8 +139,7 @@ static bfd_status img_row(bfdi_pipe *p, bfdi_slot *s, uint32_t b, const bfdi_src
   return BFD_OK;
 }
 
-bfd_status bfdi_stage_plan(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s) {
-  (void)w;
+bfd_status bfdi_plan_take(bfdi_pipe *p, bfdi_slot *s) {
 #if BFD_CUDA
   /* the slot's last batch may still be on the GPU: its buffers are reused now */
   if (p->cuda && s->gpu_used) BFD_TRY(bfdk_gpu_event_sync(s->ev_done));
@@ -154,7 +153,10 @@ bfd_status bfdi_stage_plan(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s) {
   s->next_step = next.epoch == s->c.epoch ? s->step + 1 : 0;
   p->plan_c = next;
   p->plan_step = s->next_step;
+  return BFD_OK;
+}
 
+bfd_status bfdi_plan_rows(bfdi_pipe *p, bfdi_slot *s) {
   if (p->dist) return bfdi_dist_plan(p, s);
   bfdi_plan_reset(s);
   for (uint32_t b = 0; b < s->n; b++) {
@@ -162,6 +164,12 @@ bfd_status bfdi_stage_plan(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s) {
     BFD_TRY(bfdi_plan_row(p, s, b, &s->refs_buf[b]));
   }
   return bfdi_plan_done(p, s);
+}
+
+bfd_status bfdi_stage_plan(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s) {
+  (void)w;
+  BFD_TRY(bfdi_plan_take(p, s));
+  return bfdi_plan_rows(p, s);
 }
 
 void bfdi_plan_meta(bfdi_pipe *p, bfdi_slot *s, uint32_t b, const bfdi_sample_ref *r) {

@@ -14,6 +14,7 @@
 #ifndef BFD_PLAN_PERM_H
 #define BFD_PLAN_PERM_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/error.h"
@@ -47,6 +48,10 @@ bfdi_perm bfdi_perm_make(uint64_t n, uint64_t seed, uint32_t epoch, uint64_t str
 
 /* Position i of the order -> the sample there. UINT64_MAX when i >= n. */
 uint64_t bfdi_perm_at(const bfdi_perm *p, uint64_t i);
+
+/* out[k] = bfdi_perm_at(p, i0 + k) for k < n, several walks side by side:
+ * a batch's positions at a fraction of the cost. */
+void bfdi_perm_at_range(const bfdi_perm *p, uint64_t i0, size_t n, uint64_t *out);
 
 /* The inverse: sample -> its position. UINT64_MAX when sample >= n. */
 uint64_t bfdi_perm_index(const bfdi_perm *p, uint64_t sample);

@@ -8,6 +8,9 @@
 
 _Static_assert(sizeof(bfdi_sample_ref) == 16, "bfdi_sample_ref must have no padding");
 
+/* Positions batch_walk hands to one bfdi_perm_at_range call. */
+#define BATCH_WALK_STEP 256u
+
 /* bfdi_perm_subseed tags under the user's seed. */
 enum { TAG_CHUNKS = 1, TAG_DATASET0 = 0x100 };
 
@@ -260,12 +263,32 @@ bfd_status bfdi_sampler_epoch_batches(bfdi_sampler *s, uint32_t epoch, uint64_t 
   return BFD_OK;
 }
 
+/* Positions [pos, pos + b) of one dataset's global order within one pass,
+ * their walks side by side (bfdi_perm_at_range); 0 when the batch is not
+ * that simple (mixed datasets, shard windows, padding, a pass boundary) and
+ * needs position() for each sample. */
+static int batch_walk(bfdi_sampler *s, uint32_t epoch, uint64_t pos, uint32_t b, bfdi_sample_ref *out) {
+  bfdi_order *o = &s->orders[0];
+  if (s->n_ds != 1 || !o->shuffle || o->window != 0 || pos + b > s->n_epoch) return 0;
+  uint64_t at = (uint64_t)epoch * s->n_epoch + pos, pass = at / o->n;
+  if (pass != (at + b - 1) / o->n || pass != o->epoch) return 0;
+  uint64_t x[BATCH_WALK_STEP];
+  for (uint32_t t0 = 0; t0 < b; t0 += BATCH_WALK_STEP) {
+    uint32_t k = b - t0 < BATCH_WALK_STEP ? b - t0 : BATCH_WALK_STEP;
+    bfdi_perm_at_range(&o->global, at % o->n + t0, k, x);
+    for (uint32_t t = 0; t < k; t++)
+      out[t0 + t] = (bfdi_sample_ref){.sample = x[t], .dataset = 0, .pass = (uint16_t)pass};
+  }
+  return 1;
+}
+
 /* Batch m (< the epoch's batch count) of epoch e. */
 static bfd_status batch_at(bfdi_sampler *s, uint32_t epoch, uint64_t m, bfdi_sample_ref *out, uint32_t *count) {
   uint32_t b = s->cfg.batch;
   if (s->cfg.batching == BFDI_BATCH_FIXED) {
-    for (uint32_t t = 0; t < b; t++) BFD_TRY(position(s, epoch, m * b + t, &out[t]));
     *count = b;
+    if (batch_walk(s, epoch, m * b, b, out)) return BFD_OK;
+    for (uint32_t t = 0; t < b; t++) BFD_TRY(position(s, epoch, m * b + t, &out[t]));
     return BFD_OK;
   }
   uint64_t c, j;
