@@ -139,6 +139,20 @@ static int whole_batches(const bfdi_pipe *p) {
   return !p->cuda && !p->dist && (p->host_slot_bytes <= WHOLE_BATCH_BYTES || p->job.workers + 1 <= p->job.prefetch);
 }
 
+/* Whole batches: small ones reach a waiting consumer in groups of up to
+ * this many. Waking a sleeping thread on another core costs the waker an
+ * inter-processor interrupt (a VM exit on cloud machines): tens of
+ * microseconds, as much as a small batch takes. The ring keeps a slot for
+ * each thread besides the group, and a thread that is about to sleep hands
+ * over what it holds back first, so a group never waits on itself. */
+#define MAX_GROUP 4
+
+static int group_size(const bfdi_pipe *p) {
+  int spare = p->R - ((int)p->job.workers + 1);
+  if (!p->whole || p->host_slot_bytes > WHOLE_BATCH_BYTES || spare < 2) return 1;
+  return spare < MAX_GROUP ? spare : MAX_GROUP;
+}
+
 static bfd_status setup(bfdi_pipe *p, const bfdi_dist_env *env) {
   BFD_TRY(choose_device(p));
   BFD_TRY(bfdi_dist_open(p, env));
@@ -170,6 +184,7 @@ static bfd_status setup(bfdi_pipe *p, const bfdi_dist_env *env) {
   BFD_TRY(bfdi_slots_create(p));
   p->whole = whole_batches(p);
   p->team_spare = (int)p->job.workers - 1;
+  p->group = group_size(p);
   return bfdi_dist_slots(p);
 }
 
@@ -252,7 +267,7 @@ static int room(const bfdi_pipe *p, int k) {
   return queued(p, j) < cap;
 }
 
-static bfdi_slot *find_seq(bfdi_pipe *p, uint64_t seq) {
+static bfdi_slot *find_seq(const bfdi_pipe *p, uint64_t seq) {
   for (int i = 0; i < p->R; i++)
     if (p->slots[i].in_flight && p->slots[i].seq == seq) return &p->slots[i];
   return NULL;
@@ -301,6 +316,13 @@ static void record_error(bfdi_pipe *p, uint64_t seq, bfd_status st, const char *
   snprintf(p->err_msg, sizeof p->err_msg, "%s", msg);
 }
 
+/* Ready batches in sequence order from the consumer's next one. */
+static int ready_run(const bfdi_pipe *p) {
+  int n = 0;
+  for (const bfdi_slot *s; (s = find_seq(p, p->cons_seq + (uint64_t)n)) && s->stage == S_READY && !s->busy;) n++;
+  return n;
+}
+
 /* Whole batches: while its thread runs the other stages of a batch, a stage
  * waits, for input on the stages before it and for room on those after, as
  * it would on threads of its own; so the stats still name the stage that
@@ -335,17 +357,23 @@ static void *stage_main(void *arg) {
   pthread_mutex_lock(&p->mu);
   if (ist != BFD_OK) record_error(p, p->next[k], ist, bfd_last_error());
   int done = -1; /* whole batches: the stage to wake for the last batch, once p->mu is let go */
+  int held = 0;  /* whole batches: the last batch is ready, its wake-up held back for a group */
   while (ist == BFD_OK) {
     if (w->whole) { /* plan_mu before mu */
       pthread_mutex_unlock(&p->mu);
       /* a waiter woken under the lock would only block on it again */
       if (done >= 0) wake(p, done);
-      pthread_mutex_lock(&p->plan_mu);
+      if (pthread_mutex_trylock(&p->plan_mu) != 0) {
+        /* its holder may sleep until the consumer frees a slot: never block on a group held back */
+        if (held) wake(p, S_READY);
+        pthread_mutex_lock(&p->plan_mu);
+      }
       pthread_mutex_lock(&p->mu);
     }
     int why = 0;
     bfdi_slot *s = NULL;
     while (!p->stop && !(s = claim(p, k, &why))) {
+      if (w->whole && ready_run(p) > 0) wake(p, S_READY); /* a group held back: hand it over before sleeping */
       double t0 = now();
       pthread_cond_wait(&p->cv[k], &p->mu);
       double dt = now() - t0;
@@ -382,7 +410,8 @@ static void *stage_main(void *arg) {
     }
     if (w->whole) whole_waits(p, spent);
     s->busy = 0;
-    done = st == BFD_OK ? s->stage : -1;
+    done = st == BFD_OK && (!w->whole || ready_run(p) >= p->group) ? s->stage : -1;
+    held = st == BFD_OK && done < 0;
     if (st == BFD_OK && !w->whole) wake(p, s->stage);
   }
   pthread_mutex_unlock(&p->mu);

@@ -179,6 +179,7 @@ struct bfdi_pipe {
   pthread_cond_t cv[N_STAGES + 1]; /* stage k waits on cv[k], the consumer on cv[S_READY] */
   bfdi_worker *workers;
   int n_workers;
+  int group;               /* whole batches: ready batches a waiting consumer is woken for */
   int running, stop;
   uint64_t next[N_STAGES]; /* next seq each stage claims */
   uint64_t cons_seq;       /* next seq the consumer takes */

@@ -239,6 +239,30 @@ static void corrupt_error(fx *f, const char *name, int images, int level) {
   free(ds);
 }
 
+/* Small batches reach a waiting consumer in groups (pipe.c); a failure
+ * while a group is held back, with threads asleep on the plan lock and on
+ * a full ring, must still reach the consumer. A hang ends the test through
+ * SIGALRM. */
+static void test_corrupt_error_grouped(void **state) {
+  fx *f = *state;
+  char *ds = tl_pack_images(f->dir, "imgg", 40, 1, 16, 16, 0);
+  char *sh = strdup(shard_path(ds, 1));
+  corrupt_record(sh, 5);
+  char *yaml = tl_fmt("seed: 3\ndatasets: [{path: %s}]\nbatch_size: 1\nsampling: {order: none, drop_last: false}\n"
+                      "image: {ops: []}\ndevice: cpu\nprefetch: 8\nio: {workers: 3}\n", ds);
+  alarm(120);
+  for (int run = 0; run < 150; run++) {
+    bfd_loader *l = tl_open(yaml, f->dir, 0, 1);
+    assert_int_equal(drain(l), BFD_ERR_CORRUPT);
+    assert_has(bfd_last_error(), sh);
+    assert_int_equal(bfd_loader_close(l), BFD_OK);
+  }
+  alarm(0);
+  free(yaml);
+  free(sh);
+  free(ds);
+}
+
 static void test_corrupt_error_seq(void **state) { corrupt_error(*state, "dna", 0, 0); }
 static void test_corrupt_error_img(void **state) { corrupt_error(*state, "img", 1, 0); }
 static void test_corrupt_error_deflate(void **state) { corrupt_error(*state, "imgz", 1, 6); }
@@ -407,6 +431,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_missing_shard, tu_dir_setup, tu_dir_teardown),
       cmocka_unit_test_setup_teardown(test_truncated_shard, tu_dir_setup, tu_dir_teardown),
       cmocka_unit_test_setup_teardown(test_eio_mid_run, tu_dir_setup, tu_dir_teardown),
+      cmocka_unit_test_setup_teardown(test_corrupt_error_grouped, tu_dir_setup, tu_dir_teardown),
       cmocka_unit_test_setup_teardown(test_corrupt_error_seq, tu_dir_setup, tu_dir_teardown),
       cmocka_unit_test_setup_teardown(test_corrupt_error_img, tu_dir_setup, tu_dir_teardown),
       cmocka_unit_test_setup_teardown(test_corrupt_error_deflate, tu_dir_setup, tu_dir_teardown),
