@@ -213,6 +213,25 @@ static bfd_status cut_tokens(bfdi_sampler *s) {
   return BFD_OK;
 }
 
+/* Positions [pos, pos + b) of one dataset's global order within one pass,
+ * their walks side by side (bfdi_perm_at_range); 0 when the batch is not
+ * that simple (mixed datasets, shard windows, padding, a pass boundary) and
+ * needs position() for each sample. */
+static int batch_walk(bfdi_sampler *s, uint32_t epoch, uint64_t pos, uint32_t b, bfdi_sample_ref *out) {
+  bfdi_order *o = &s->orders[0];
+  if (s->n_ds != 1 || !o->shuffle || o->window != 0 || pos + b > s->n_epoch) return 0;
+  uint64_t at = (uint64_t)epoch * s->n_epoch + pos, pass = at / o->n;
+  if (pass != (at + b - 1) / o->n || pass != o->epoch) return 0;
+  uint64_t x[BATCH_WALK_STEP];
+  for (uint32_t t0 = 0; t0 < b; t0 += BATCH_WALK_STEP) {
+    uint32_t k = b - t0 < BATCH_WALK_STEP ? b - t0 : BATCH_WALK_STEP;
+    bfdi_perm_at_range(&o->global, at % o->n + t0, k, x);
+    for (uint32_t t = 0; t < k; t++)
+      out[t0 + t] = (bfdi_sample_ref){.sample = x[t], .dataset = 0, .pass = (uint16_t)pass};
+  }
+  return 1;
+}
+
 /* Chunk c of epoch e, sorted by length and cut into batches (cached). */
 static bfd_status load_chunk(bfdi_sampler *s, uint32_t epoch, uint64_t c) {
   if (s->chunk_valid && s->chunk_epoch == epoch && s->chunk_id == c) return BFD_OK;
@@ -222,11 +241,17 @@ static bfd_status load_chunk(bfdi_sampler *s, uint32_t epoch, uint64_t c) {
   uint64_t last = tokens ? s->n_epoch : s->n_used;
   uint64_t start = c * size, end = last - start < size ? last : start + size;
   s->chunk_len = (uint32_t)(end - start);
-  for (uint32_t i = 0; i < s->chunk_len; i++) {
-    bfdi_chunk_entry *e = &s->chunk[i];
-    e->pos = start + i;
-    BFD_TRY(position(s, epoch, e->pos, &e->ref));
-    e->len = s->cfg.length(s->cfg.length_ctx, e->ref.dataset, e->ref.sample);
+  bfdi_sample_ref refs[BATCH_WALK_STEP];
+  for (uint32_t i0 = 0; i0 < s->chunk_len; i0 += BATCH_WALK_STEP) {
+    uint32_t k = s->chunk_len - i0 < BATCH_WALK_STEP ? s->chunk_len - i0 : BATCH_WALK_STEP;
+    int walked = batch_walk(s, epoch, start + i0, k, refs);
+    for (uint32_t i = 0; i < k; i++) {
+      bfdi_chunk_entry *e = &s->chunk[i0 + i];
+      e->pos = start + i0 + i;
+      if (walked) e->ref = refs[i];
+      else BFD_TRY(position(s, epoch, e->pos, &e->ref));
+      e->len = s->cfg.length(s->cfg.length_ctx, e->ref.dataset, e->ref.sample);
+    }
   }
   qsort(s->chunk, s->chunk_len, sizeof *s->chunk, by_length);
   if (tokens) BFD_TRY(cut_tokens(s));
@@ -261,25 +286,6 @@ bfd_status bfdi_sampler_epoch_batches(bfdi_sampler *s, uint32_t epoch, uint64_t 
                      "left; lower max_tokens or the world size, or pad (drop_last false)", epoch,
                      (unsigned long long)*k, s->cfg.world_size);
   return BFD_OK;
-}
-
-/* Positions [pos, pos + b) of one dataset's global order within one pass,
- * their walks side by side (bfdi_perm_at_range); 0 when the batch is not
- * that simple (mixed datasets, shard windows, padding, a pass boundary) and
- * needs position() for each sample. */
-static int batch_walk(bfdi_sampler *s, uint32_t epoch, uint64_t pos, uint32_t b, bfdi_sample_ref *out) {
-  bfdi_order *o = &s->orders[0];
-  if (s->n_ds != 1 || !o->shuffle || o->window != 0 || pos + b > s->n_epoch) return 0;
-  uint64_t at = (uint64_t)epoch * s->n_epoch + pos, pass = at / o->n;
-  if (pass != (at + b - 1) / o->n || pass != o->epoch) return 0;
-  uint64_t x[BATCH_WALK_STEP];
-  for (uint32_t t0 = 0; t0 < b; t0 += BATCH_WALK_STEP) {
-    uint32_t k = b - t0 < BATCH_WALK_STEP ? b - t0 : BATCH_WALK_STEP;
-    bfdi_perm_at_range(&o->global, at % o->n + t0, k, x);
-    for (uint32_t t = 0; t < k; t++)
-      out[t0 + t] = (bfdi_sample_ref){.sample = x[t], .dataset = 0, .pass = (uint16_t)pass};
-  }
-  return 1;
 }
 
 /* Batch m (< the epoch's batch count) of epoch e. */
