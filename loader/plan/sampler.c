@@ -113,7 +113,8 @@ static bfd_status setup(bfdi_sampler *s, const bfdi_sampler_config *cfg) {
   }
   if (window > 0) {
     s->chunk = malloc(window * sizeof *s->chunk);
-    if (!s->chunk)
+    s->chunk_tmp = malloc(window * sizeof *s->chunk_tmp);
+    if (!s->chunk || !s->chunk_tmp)
       return bfdi_fail(BFD_ERR_NOMEM, "sampler: out of memory for a window of %llu samples",
                        (unsigned long long)window);
   }
@@ -145,6 +146,7 @@ void bfdi_sampler_destroy(bfdi_sampler *s) {
   free(s->orders);
   bfdi_mix_free(&s->mix);
   free(s->chunk);
+  free(s->chunk_tmp);
   free(s->cuts);
   free(s->scan);
   free(s);
@@ -181,10 +183,26 @@ static bfd_status position(bfdi_sampler *s, uint32_t epoch, uint64_t pos, bfdi_s
   return BFD_OK;
 }
 
-static int by_length(const void *pa, const void *pb) {
-  const bfdi_chunk_entry *a = pa, *b = pb;
-  if (a->len != b->len) return a->len < b->len ? -1 : 1;
-  return a->pos < b->pos ? -1 : a->pos > b->pos;
+/* Sorts the chunk by length, ties in position order: the entries come in
+ * position order, so a stable sort by length alone does it. LSD radix sort,
+ * a byte per pass and only as many passes as the longest length needs (a
+ * comparison sort through qsort's callback cost as much as a batch's
+ * plan). */
+static void sort_by_length(bfdi_sampler *s) {
+  bfdi_chunk_entry *a = s->chunk, *b = s->chunk_tmp;
+  const uint32_t n = s->chunk_len;
+  uint32_t longest = 0;
+  for (uint32_t i = 0; i < n; i++) longest = a[i].len > longest ? a[i].len : longest;
+  for (unsigned shift = 0; shift < 32 && (longest >> shift) != 0; shift += 8) {
+    uint32_t at[257] = {0};
+    for (uint32_t i = 0; i < n; i++) at[((a[i].len >> shift) & 255u) + 1]++;
+    for (int d = 0; d < 256; d++) at[d + 1] += at[d];
+    for (uint32_t i = 0; i < n; i++) b[at[(a[i].len >> shift) & 255u]++] = a[i];
+    bfdi_chunk_entry *t = a;
+    a = b;
+    b = t;
+  }
+  if (a != s->chunk) memcpy(s->chunk, a, n * sizeof *a);
 }
 
 /* Cuts the sorted chunk into token-budget batches: extend a batch while the
@@ -253,7 +271,7 @@ static bfd_status load_chunk(bfdi_sampler *s, uint32_t epoch, uint64_t c) {
       e->len = s->cfg.length(s->cfg.length_ctx, e->ref.dataset, e->ref.sample);
     }
   }
-  qsort(s->chunk, s->chunk_len, sizeof *s->chunk, by_length);
+  sort_by_length(s);
   if (tokens) BFD_TRY(cut_tokens(s));
   else s->chunk_batches = s->chunk_len / s->cfg.batch;
   s->chunk_valid = 1;

@@ -29,6 +29,7 @@ struct bfdi_sampler {
 
   /* BUCKET, TOKENS: the last chunk sorted. */
   bfdi_chunk_entry *chunk;
+  bfdi_chunk_entry *chunk_tmp; /* the radix sort's other buffer */
   uint32_t *cuts;          /* TOKENS: batch b of the chunk is entries [cuts[b], cuts[b + 1]) */
   uint32_t chunk_len, chunk_batches;
   int chunk_valid;
