@@ -1,7 +1,8 @@
 """End-to-end loader benchmark: biofeed.Loader against the loader users would
 write instead (torch.utils.data.DataLoader with num_workers = cores over h5py
 and numpy, or a multiprocessing pool doing the same when torch is missing),
-on the same packed shards with the same ops; and the DLIO-style accelerator
+on the same packed shards with the same ops, and for img-2d against a DALI
+CPU pipeline too when DALI is installed; and the DLIO-style accelerator
 utilization (AU) test. See bench/README.md.
 
   bench.py run DATA_DIR RESULTS_DIR      the whole benchmark (driver)
@@ -57,6 +58,10 @@ image:
     - elastic: {prob: 1, spacing: 32, magnitude: [2, 5]}
   output: {dtype: float32, layout: channels_first}"""),
 }
+
+# Workloads a DALI CPU pipeline can express: DALI has no tokenizers or other
+# sequence ops, and no elastic deformation (vol-3d).
+DALI_WORKLOADS = ("img-2d",)
 
 # DLIO unet3d on H100: 0.323 s of compute per batch of 7 samples. Scaled by the
 # CPU cores an accelerator gets on a DGX H100 host (112 cores / 8 GPUs = 14)
@@ -354,6 +359,65 @@ def biofeed_iter(w, n_batches, batch=None, prefetch=4, drop_last=True, memory="4
                     break
 
 
+class DaliImages:
+    """DALI's per-sample source for img-2d (parallel external source): DALI
+    has no HDF5 reader and no percentile op, so its workers read the whole
+    image with h5py and take its percentiles with numpy, as the baseline
+    does; the crop, flips, scaling and noise run in DALI's CPU operators."""
+
+    def __init__(self, w, order):
+        self.ds = Images(w["data"], "2d")
+        self.order = order
+
+    def __call__(self, info):
+        import h5py
+        if info.iteration >= len(self.order):
+            raise StopIteration
+        if self.ds.h5 is None:
+            self.ds.h5 = [h5py.File(p, "r")["img/data"] for p in self.ds.files]
+        fi, j = self.ds.index[self.order[info.iteration][info.idx_in_batch]]
+        x = self.ds.h5[fi][j, 0]
+        mi, ma = np.percentile(x, [1.0, 99.8])
+        return x[..., None], np.array([mi, 1.0 / (ma - mi + 1e-20)], dtype=np.float32)
+
+
+def dali_available():
+    try:
+        import nvidia.dali  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def dali_iter(w, n_batches, batch=None, prefetch=2):
+    """Yields img-2d batches ({"image": float32 N x 1 x 256 x 256}) from a DALI
+    CPU pipeline (device_id None: no GPU needed) with CORES threads and CORES
+    source workers, in the baseline's sample order."""
+    from nvidia.dali import fn, pipeline_def, types
+    batch = batch or w["batch"]
+    order = batches_of(w, Images(w["data"], "2d"), n_batches, batch)
+
+    @pipeline_def(batch_size=batch, num_threads=CORES, device_id=None, prefetch_queue_depth=prefetch,
+                  py_num_workers=CORES, py_start_method="fork")
+    def pipe():
+        img, stat = fn.external_source(source=DaliImages(w, order), num_outputs=2, batch=False, parallel=True,
+                                       layout=["HWC", None])
+        x = fn.cast(img, dtype=types.FLOAT)
+        x = fn.crop(x, crop=(256, 256), crop_pos_x=fn.random.uniform(range=(0.0, 1.0)),
+                    crop_pos_y=fn.random.uniform(range=(0.0, 1.0)))
+        x = fn.flip(x, horizontal=fn.random.coin_flip(), vertical=fn.random.coin_flip())
+        x = (x - fn.slice(stat, 0, 1, axes=[0])) * fn.slice(stat, 1, 1, axes=[0])
+        x = fn.noise.gaussian(x, stddev=fn.random.uniform(range=(0.0, 0.1)))
+        return fn.transpose(x, perm=[2, 0, 1])
+
+    p = pipe()
+    p.build()
+    for _ in range(n_batches):
+        out, = p.run()
+        yield {"image": np.asarray(out.as_tensor())}
+    del p
+
+
 def batch_stats(b):
     """(rows, bytes) of a batch from either side."""
     if isinstance(b, dict) and b and hasattr(next(iter(b.values())), "nbytes"):
@@ -401,7 +465,7 @@ def tree_cpu():
 def child_one(side, name, steps):
     w = WORKLOADS[name]
     t0 = time.perf_counter()
-    it = (biofeed_iter if side == "biofeed" else baseline_iter)(w, steps + SKIP)
+    it = {"biofeed": biofeed_iter, "baseline": baseline_iter, "dali": dali_iter}[side](w, steps + SKIP)
     first = t1 = None
     samples = nbytes = total = 0
     for k, b in enumerate(it):
@@ -494,6 +558,16 @@ def au_sweep(side, steps):
     return best, trials
 
 
+def dali_name():
+    try:
+        import nvidia.dali
+        return (f"DALI {nvidia.dali.__version__} CPU pipeline for img-2d (device_id None, {CORES} threads, {CORES} "
+                "parallel external-source workers reading with h5py and taking the percentiles with numpy; DALI "
+                "has no HDF5 reader, no percentile op, no sequence ops and no elastic deformation). ")
+    except ImportError:
+        return "DALI: not installed, no DALI rows. "
+
+
 def baseline_name():
     try:
         import torch
@@ -508,7 +582,8 @@ def driver(results):
     names = os.environ.get("WORKLOADS", " ".join(WORKLOADS)).split()
     table = {}
     for name in names:
-        table[name] = {side: measure(side, name, runs) for side in ("biofeed", "baseline")}
+        sides = ("biofeed", "baseline") + (("dali",) if name in DALI_WORKLOADS and dali_available() else ())
+        table[name] = {side: measure(side, name, runs) for side in sides}
     au_steps = int(os.environ.get("AU_STEPS", 4))
     au = {side: au_sweep(side, au_steps) for side in ("biofeed", "baseline")}
     os.makedirs(results, exist_ok=True)
@@ -533,6 +608,7 @@ def write_markdown(results, table, au, runs, au_steps):
     target = {"dna": 10, "protein": 10, "2d": 5, "3d": 5}
     lines = ["# End-to-end loader benchmark (CPU)", "", header(), "",
              f"Baseline: {baseline_name()}, over h5py + numpy/scipy (+ HF tokenizers for proteins). "
+             f"{dali_name()}"
              f"Median of {runs} runs, each its own process; samples/s and MB/s (outputs, 10^6 B) over the batches "
              f"after the first {SKIP} (more than either side prefetches); CPU ms/sample = user + system time of the "
              "process and its workers (from /proc) over the same batches; 'with start-up' = the same from os.wait4 "
@@ -545,9 +621,11 @@ def write_markdown(results, table, au, runs, au_steps):
         ratio = sides["biofeed"]["sps"] / sides["baseline"]["sps"]
         cpu_ratio = sides["baseline"]["cpu"] / sides["biofeed"]["cpu"]
         t = target[WORKLOADS[name]["kind"]]
-        for side in ("biofeed", "baseline"):
+        for side in sides:
             r = sides[side]
             extra = (f"{ratio:.1f}× | {cpu_ratio:.1f}× | ≥ {t}× {'met' if ratio >= t else 'NOT met'}" if side == "biofeed"
+                     else f"biofeed {sides['biofeed']['sps'] / r['sps']:.1f}× | "
+                          f"{r['cpu'] / sides['biofeed']['cpu']:.1f}× | (DALI: no target)" if side == "dali"
                      else " | | ")
             lines.append(f"| {name} | {side} | {r['sps']:.1f} | {r['mbs']:.1f} | {1e3 * r['cpu']:.3g} | "
                          f"{1e3 * r['cpu_all']:.3g} | {r['rss']:.0f} | {r['first']:.2f} | {extra} |")
@@ -576,8 +654,9 @@ def write_chart(results, table):
     names = list(table)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     x = np.arange(len(names))
-    for k, side in enumerate(("biofeed", "baseline")):
-        axes[0].bar(x + (k - 0.5) * 0.4, [table[n][side]["sps"] for n in names], 0.4, label=side)
+    for k, side in enumerate(("biofeed", "baseline", "dali")):
+        axes[0].bar(x + (k - 1) * 0.27, [table[n][side]["sps"] if side in table[n] else 0 for n in names], 0.27,
+                    label=side)
     axes[0].set_yscale("log")
     axes[0].set_ylabel("samples/s (log)")
     axes[0].set_xticks(x, names, rotation=20)

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # `make bench`: the end-to-end CPU benchmark. Builds the library and the
-# command, makes the bench venv (torch, h5py, scipy, tokenizers, matplotlib
-# and the biofeed module), generates and packs the inputs once, then runs
+# command, makes the bench venv (torch, h5py, scipy, tokenizers, matplotlib,
+# DALI and the biofeed module), generates and packs the inputs once, then runs
 # bench/e2e/bench.py: biofeed against the torch DataLoader baseline on five
-# workloads and the DLIO-style AU test. Table: bench/results/e2e.md, chart:
-# bench/results/e2e.png. See bench/README.md.
+# workloads (and a DALI CPU pipeline on img-2d) and the DLIO-style AU test.
+# Table: bench/results/e2e.md, chart: bench/results/e2e.png. See
+# bench/README.md.
 #
 # env: BUILD (default build), BENCH_VENV (default $BUILD/bench-venv),
 #      RUNS (3), GENOME_MBP (8), PROTEINS (20000), IMAGES (256), VOLUMES (4),
@@ -34,6 +35,13 @@ fi
 if ! "$VENV/bin/python" -c 'import torch' 2>/dev/null; then
   echo "bench: installing torch into $VENV (up to 10 minutes)" >&2
   timeout 600 "$VENV/bin/pip" install -q torch || echo "bench: torch could not be installed; the baseline is the process-pool stand-in" >&2
+fi
+# DALI's CPU pipeline (the img-2d rows) comes in NVIDIA's wheel (about 430 MB);
+# when it cannot be installed in 10 minutes the table has no DALI rows and says so.
+if ! "$VENV/bin/python" -c 'import nvidia.dali' 2>/dev/null; then
+  echo "bench: installing DALI into $VENV (up to 10 minutes)" >&2
+  timeout 600 "$VENV/bin/pip" install -q --extra-index-url https://pypi.nvidia.com nvidia-dali-cuda120 ||
+    echo "bench: DALI could not be installed; the table has no DALI rows" >&2
 fi
 # The module is rebuilt when the library is newer than the installed copy.
 MOD=$("$VENV/bin/python" -c 'import biofeed, os; print(os.path.dirname(biofeed.__file__))' 2>/dev/null || true)
