@@ -112,39 +112,11 @@ for f in configs/*.yaml; do
   sed -e "s|\.\./build/demo/ecoli|$P/dna|; s|\.\./build/demo/uniprot|$P/protein|" \
     -e "s|\.\./build/demo/microscopy|$P/microscopy|; s|\.\./build/demo/volumes|$P/volumes|" "$f" >"$CFG/$(basename "$f")"
 done
-common() { printf 'seed: 0\ndatasets: [%s]\nbatch_size: %s\nsampling: {order: global, drop_last: true%s}\n' "$P/$1" "$2" "${3:-}"
-  printf 'device: auto\nprefetch: 4\nmemory_limit: 8G\n'; }
-{ common dna 32; cat <<'EOF'
-sequence: {tokenizer: dna, max_len: 1024, case: upper, window: {length: 1024, mode: random}, rc: 0.5, mlm: {p: 0.15, mask: 0.8, random: 0.1}}
-EOF
-} >"$CFG/e2e_dna_1kb.yaml"
-{ common dna 8; cat <<'EOF'
-sequence: {tokenizer: dna, max_len: 32768, case: upper, window: {length: 32768, mode: random}, rc: 0.5, mlm: {p: 0.15, mask: 0.8, random: 0.1}}
-EOF
-} >"$CFG/e2e_dna_32kb.yaml"
-{ common protein 32 ", batching: bucket, bucket_window: 16"; cat <<'EOF'
-sequence: {tokenizer: esm2, max_len: 1024, padding: longest, truncation: random, mlm: {p: 0.15, mask: 0.8, random: 0.1}}
-EOF
-} >"$CFG/e2e_protein_mlm.yaml"
-{ common microscopy 16; cat <<'EOF'
-image:
-  ops:
-    - crop: {size: [256, 256], mode: random}
-    - flip: {axes: [y, x], prob: 0.5}
-    - normalize: {mode: percentile, pmin: 1, pmax: 99.8}
-    - noise: {prob: 1, sigma: [0, 0.1]}
-  output: {dtype: float32, layout: channels_first}
-EOF
-} >"$CFG/e2e_img_2d.yaml"
-{ common volumes 2; cat <<'EOF'
-image:
-  ops:
-    - crop: {size: [128, 128, 128], mode: random}
-    - affine: {prob: 1, rotate: [-15, 15], scale: [0.85, 1.25]}
-    - elastic: {prob: 1, spacing: 32, magnitude: [2, 5]}
-  output: {dtype: float32, layout: channels_first}
-EOF
-} >"$CFG/e2e_vol_3d.yaml"
+# the workloads of `make bench` (bench/e2e/workloads.py), on this check's data
+for w in dna-1kb:dna dna-32kb:dna protein-mlm:protein img-2d:microscopy vol-3d:volumes; do
+  name=${w%%:*}
+  python3 bench/e2e/workloads.py "$name" "$P/${w#*:}" auto 8G >"$CFG/e2e_${name//-/_}.yaml"
+done
 with_device() { sed "s/^device: .*/device: $2/" "$1" >"${1%.yaml}.$2.yml"; echo "${1%.yaml}.$2.yml"; }
 
 # --- 1. parity ---------------------------------------------------------------

@@ -31,33 +31,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "seq"))
 CORES = os.cpu_count() or 1
 DATA = os.environ.get("BENCH_DATA", "")
 
-# Workloads: biofeed job config (YAML, datasets relative to DATA), batch size,
-# measured batches, and the kind the baseline implements.
-WORKLOADS = {
-    "dna-1kb": dict(kind="dna", data="dna", batch=32, steps=int(os.environ.get("STEPS_DNA1K", 150)), window=1024, yaml="""
-sequence: {tokenizer: dna, max_len: 1024, case: upper, window: {length: 1024, mode: random}, rc: 0.5,
-           mlm: {p: 0.15, mask: 0.8, random: 0.1}}"""),
-    "dna-32kb": dict(kind="dna", data="dna", batch=8, steps=int(os.environ.get("STEPS_DNA32K", 40)), window=32768, yaml="""
-sequence: {tokenizer: dna, max_len: 32768, case: upper, window: {length: 32768, mode: random}, rc: 0.5,
-           mlm: {p: 0.15, mask: 0.8, random: 0.1}}"""),
-    "protein-mlm": dict(kind="protein", data="protein", batch=32, steps=int(os.environ.get("STEPS_PROT", 300)), sampling=", batching: bucket, bucket_window: 16", yaml="""
-sequence: {tokenizer: esm2, max_len: 1024, padding: longest, truncation: random, mlm: {p: 0.15, mask: 0.8, random: 0.1}}"""),
-    "img-2d": dict(kind="2d", data="img", batch=16, steps=int(os.environ.get("STEPS_2D", 60)), yaml="""
-image:
-  ops:
-    - crop: {size: [256, 256], mode: random}
-    - flip: {axes: [y, x], prob: 0.5}
-    - normalize: {mode: percentile, pmin: 1, pmax: 99.8}
-    - noise: {prob: 1, sigma: [0, 0.1]}
-  output: {dtype: float32, layout: channels_first}"""),
-    "vol-3d": dict(kind="3d", data="vol", batch=2, steps=int(os.environ.get("STEPS_3D", 12)), yaml="""
-image:
-  ops:
-    - crop: {size: [128, 128, 128], mode: random}
-    - affine: {prob: 1, rotate: [-15, 15], scale: [0.85, 1.25]}
-    - elastic: {prob: 1, spacing: 32, magnitude: [2, 5]}
-  output: {dtype: float32, layout: channels_first}"""),
-}
+from workloads import WORKLOADS, job_yaml  # noqa: E402  (bench/e2e, this file's folder)
 
 # Workloads a DALI CPU pipeline can express: DALI has no tokenizers or other
 # sequence ops, and no elastic deformation (vol-3d).
@@ -72,15 +46,7 @@ AU_STEP_S = float(os.environ.get("AU_STEP_S", 0.323 * 14 / CORES))
 
 
 def yaml_for(w, batch=None, prefetch=4, drop_last=True, memory="4G", repeat=1):
-    return f"""seed: 0
-datasets: [{", ".join([os.path.join(DATA, w['data'])] * repeat)}]
-batch_size: {batch or w['batch']}
-sampling: {{order: global, drop_last: {str(drop_last).lower()}{w.get('sampling', '')}}}
-device: cpu
-prefetch: {prefetch}
-memory_limit: {memory}
-io: {{engine: auto, workers: {CORES}}}
-""" + w["yaml"].lstrip("\n")
+    return job_yaml(w, [os.path.join(DATA, w["data"])] * repeat, batch, "cpu", prefetch, drop_last, memory, CORES)
 
 
 # ---------------------------------------------------------------- baseline
