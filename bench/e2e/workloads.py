@@ -11,13 +11,13 @@ import os
 import sys
 
 WORKLOADS = {
-    "dna-1kb": dict(kind="dna", data="dna", batch=32, steps=int(os.environ.get("STEPS_DNA1K", 150)), window=1024, yaml="""
+    "dna-1kb": dict(kind="dna", data="dna", batch=32, steps=int(os.environ.get("STEPS_DNA1K", 1500)), window=1024, yaml="""
 sequence: {tokenizer: dna, max_len: 1024, case: upper, window: {length: 1024, mode: random}, rc: 0.5,
            mlm: {p: 0.15, mask: 0.8, random: 0.1}}"""),
-    "dna-32kb": dict(kind="dna", data="dna", batch=8, steps=int(os.environ.get("STEPS_DNA32K", 40)), window=32768, yaml="""
+    "dna-32kb": dict(kind="dna", data="dna", batch=8, steps=int(os.environ.get("STEPS_DNA32K", 200)), window=32768, yaml="""
 sequence: {tokenizer: dna, max_len: 32768, case: upper, window: {length: 32768, mode: random}, rc: 0.5,
            mlm: {p: 0.15, mask: 0.8, random: 0.1}}"""),
-    "protein-mlm": dict(kind="protein", data="protein", batch=32, steps=int(os.environ.get("STEPS_PROT", 300)), sampling=", batching: bucket, bucket_window: 16", yaml="""
+    "protein-mlm": dict(kind="protein", data="protein", batch=32, steps=int(os.environ.get("STEPS_PROT", 1000)), sampling=", batching: bucket, bucket_window: 16", yaml="""
 sequence: {tokenizer: esm2, max_len: 1024, padding: longest, truncation: random, mlm: {p: 0.15, mask: 0.8, random: 0.1}}"""),
     "img-2d": dict(kind="2d", data="img", batch=16, steps=int(os.environ.get("STEPS_2D", 60)), yaml="""
 image:
