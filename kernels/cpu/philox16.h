@@ -2,7 +2,8 @@
  * rounds and constants, one key for every lane): x[i] lane j holds word i of
  * counter j on entry and word i of its draw on return. For the x86-64 CPU
  * paths that draw many counters of one key side by side (the sequence MLM
- * draws, the sampler's Feistel rounds); callers check for AVX-512F first. */
+ * draws, the sampler's Feistel rounds); callers check for AVX-512F first.
+ * bfdk_rng16 lays the counters out as bfd_rng4 does (ops/philox.h). */
 #ifndef BFD_CPU_PHILOX16_H
 #define BFD_CPU_PHILOX16_H
 
@@ -10,7 +11,7 @@
 #include <immintrin.h>
 #include <stdint.h>
 
-#include <Random123/philox.h>
+#include "ops/philox.h"
 
 __attribute__((target("avx512f"))) static inline void bfdk_philox16(__m512i x[4], uint32_t k0, uint32_t k1) {
   const __m512i m0 = _mm512_set1_epi64(PHILOX_M4x32_0), m1 = _mm512_set1_epi64(PHILOX_M4x32_1);
@@ -31,6 +32,18 @@ __attribute__((target("avx512f"))) static inline void bfdk_philox16(__m512i x[4]
     x[1] = lo1;
     x[3] = lo0;
   }
+}
+
+/* bfd_rng4(k, draw) for the sixteen draw numbers in `draws`: w[i] lane j is
+ * word i of the draw in lane j. */
+__attribute__((target("avx512f"))) static inline void bfdk_rng16(bfd_rng_key k, __m512i draws, __m512i w[4]) {
+  const philox4x32_ctr_t c = bfd_rng4_ctr(k, 0);
+  const philox4x32_key_t key = bfd_rng4_key(k);
+  w[0] = draws;
+  w[1] = _mm512_set1_epi32((int)c.v[1]);
+  w[2] = _mm512_set1_epi32((int)c.v[2]);
+  w[3] = _mm512_set1_epi32((int)c.v[3]);
+  bfdk_philox16(w, key.v[0], key.v[1]);
 }
 #endif
 

@@ -294,12 +294,10 @@ static void mlm_row_tokens(const bfdk_seq_params *p, const int32_t *tab, bfd_rng
 
 /* rng_block_avx2 over sixteen counters: w[i] lane j = bfd_rng4(k, draw0 + j).v[i]. */
 SEQ_AVX512 static void rng_block16(bfd_rng_key k, uint32_t draw0, __m512i w[4]) {
-  w[0] = _mm512_add_epi32(_mm512_set1_epi32((int)draw0),
-                          _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
-  w[1] = _mm512_set1_epi32((int)k.op);
-  w[2] = _mm512_set1_epi32((int)(uint32_t)k.sample);
-  w[3] = _mm512_set1_epi32((int)((uint32_t)((k.sample >> 32) & 0xFFFFu) | (k.epoch << 16)));
-  bfdk_philox16(w, (uint32_t)k.seed, (uint32_t)(k.seed >> 32));
+  bfdk_rng16(k,
+             _mm512_add_epi32(_mm512_set1_epi32((int)draw0),
+                              _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)),
+             w);
 }
 
 SEQ_AVX512 static __m512 u01_16(__m512i w) {

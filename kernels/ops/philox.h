@@ -40,7 +40,6 @@ typedef struct bfd_rng_key {
   uint32_t op;
 } bfd_rng_key;
 
-/* Four independent 32-bit words for draw number `draw`. */
 /* The counter and the key bfd_rng4 hands to philox4x32, for code that
  * runs many draws of one stream side by side. */
 BFD_OP philox4x32_ctr_t bfd_rng4_ctr(bfd_rng_key k, uint32_t draw) {
@@ -53,6 +52,7 @@ BFD_OP philox4x32_key_t bfd_rng4_key(bfd_rng_key k) {
   return key;
 }
 
+/* Four independent 32-bit words for draw number `draw`. */
 BFD_OP philox4x32_ctr_t bfd_rng4(bfd_rng_key k, uint32_t draw) { return philox4x32(bfd_rng4_ctr(k, draw), bfd_rng4_key(k)); }
 
 /* Word i (0..) of the stream for this key: word i is lane i % 4 of draw i / 4. */

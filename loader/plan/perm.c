@@ -47,9 +47,13 @@ bfd_status bfdi_perm_identity(bfdi_perm *p, uint64_t n) {
   return BFD_OK;
 }
 
+/* Round j's Philox stream; the round function is word 0 of its draw at the half. */
+static bfd_rng_key round_key(const bfdi_perm *p, uint32_t round) {
+  return (bfd_rng_key){p->seed, p->epoch, (p->stream << 8) | round, BFD_RNG_SHUFFLE};
+}
+
 static uint32_t round_fn(const bfdi_perm *p, uint32_t round, uint32_t half) {
-  bfd_rng_key k = {p->seed, p->epoch, (p->stream << 8) | round, BFD_RNG_SHUFFLE};
-  return bfd_rng4(k, half).v[0];
+  return bfd_rng4(round_key(p, round), half).v[0];
 }
 
 static uint64_t forward(const bfdi_perm *p, uint64_t x) {
@@ -106,10 +110,8 @@ __attribute__((target("avx512f"))) static void at_range_avx512(const bfdi_perm *
     }
     __m512i vl = _mm512_loadu_si512(l), vr = _mm512_loadu_si512(r);
     for (uint32_t j = 0; j < ROUNDS; j++) {
-      const uint64_t sample = (p->stream << 8) | j;
-      __m512i w[4] = {vr, _mm512_set1_epi32(BFD_RNG_SHUFFLE), _mm512_set1_epi32((int)(uint32_t)sample),
-                      _mm512_set1_epi32((int)((uint32_t)((sample >> 32) & 0xFFFFu) | (p->epoch << 16)))};
-      bfdk_philox16(w, (uint32_t)p->seed, (uint32_t)(p->seed >> 32));
+      __m512i w[4];
+      bfdk_rng16(round_key(p, j), vr, w);
       __m512i t = _mm512_xor_si512(vl, _mm512_and_si512(w[0], m));
       vl = vr;
       vr = t;
