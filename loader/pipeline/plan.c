@@ -6,8 +6,6 @@
  * record. With N rejection (window.max_n_frac < 1) every candidate window is
  * planned (with room for the shift), the read stage reads the later ones of
  * a row only when its first has too many Ns, and the decode stage picks one. */
-#include <string.h>
-
 #include "gpu.h"
 #include "ops/seq_window.h"
 #include "pipeline/dist.h"
@@ -89,20 +87,28 @@ void bfdi_img_whole_box(const bfdi_src_group *g, bfdk_img_box *box) {
   }
 }
 
-/* The box of row b over an array's sample axes: channels (data only) whole. */
-static bfdi_box rd_box(const bfdk_img_box *ib, int nd, int channels, int64_t C) {
-  bfdi_box x;
-  memset(&x, 0, sizeof x);
+/* Row b's read of one array of its sample (part: the data with its
+ * channels, or the labels) into buffer buf at byte at: the whole array of
+ * `bytes`, or only the voxels of the row's box when the slot is boxed. */
+static bfd_status img_rd(bfdi_pipe *p, bfdi_slot *s, const bfdi_src_loc *loc, uint32_t b, const bfdi_src_group *g,
+                         bfdi_part part, int buf, uint64_t at, uint64_t bytes) {
+  if (!s->boxed) return add_rd(p, s, loc, b, part, 0, 0, 0, buf, at, bytes);
+  const bfdk_img_box *ib = &s->box[b];
+  uint64_t vox = 1, src_vox = 1;
+  for (int a = 0; a < 3; a++) vox *= (uint64_t)ib->n[a];
+  for (int k = 1; k < g->ndim; k++) src_vox *= (uint64_t)g->shape[k];
+  BFD_TRY(add_rd(p, s, loc, b, part, 0, 0, 0, buf, at, bytes / src_vox * vox));
+  /* the box over the array's axes, in read order: [C,] then z, y, x over the
+   * sample's (add_rd left it zeroed) */
+  bfdi_rd *rd = &s->rd[s->n_rd - 1];
   int k = 0;
-  if (channels) {
-    x.lo[k] = 0;
-    x.hi[k++] = (uint64_t)C;
+  if (part == BFDI_PART_DATA) rd->box.hi[k++] = (uint64_t)g->shape[0];
+  for (int a = 4 - g->ndim; a < 3; a++, k++) {
+    rd->box.lo[k] = (uint64_t)ib->lo[a];
+    rd->box.hi[k] = (uint64_t)ib->lo[a] + (uint64_t)ib->n[a];
   }
-  for (int a = 3 - nd; a < 3; a++, k++) {
-    x.lo[k] = (uint64_t)ib->lo[a];
-    x.hi[k] = (uint64_t)ib->lo[a] + (uint64_t)ib->n[a];
-  }
-  return x;
+  rd->boxed = 1;
+  return BFD_OK;
 }
 
 static bfd_status img_row(bfdi_pipe *p, bfdi_slot *s, uint32_t b, const bfdi_src_loc *loc) {
@@ -112,28 +118,11 @@ static bfd_status img_row(bfdi_pipe *p, bfdi_slot *s, uint32_t b, const bfdi_src
   s->first_rd[b] = (uint32_t)s->n_rd;
   if (b == 0) s->boxed = img_box(p, s, b, g);
   else if (s->boxed && !img_box(p, s, b, g)) bfdi_img_whole_box(g, &s->box[b]);
-  const int boxed = s->boxed;
-  uint64_t vox = 1;
-  if (boxed)
-    for (int a = 0; a < 3; a++) vox *= (uint64_t)s->box[b].n[a];
-  const int nd = g->ndim - 1;
-  uint64_t src_vox = 1;
-  for (int k = 1; k < g->ndim; k++) src_vox *= (uint64_t)g->shape[k];
-  BFD_TRY(add_rd(p, s, loc, b, BFDI_PART_DATA, 0, 0, 0, BUF_IN, s->in_used,
-                 boxed ? g->sample_bytes / src_vox * vox : g->sample_bytes));
-  if (boxed) {
-    s->rd[s->n_rd - 1].boxed = 1;
-    s->rd[s->n_rd - 1].box = rd_box(&s->box[b], nd, 1, g->shape[0]);
-  }
+  BFD_TRY(img_rd(p, s, loc, b, g, BFDI_PART_DATA, BUF_IN, s->in_used, g->sample_bytes));
   s->in_used += g->sample_bytes;
   if (g->has_labels) {
     s->lab_off[b] = s->lab_used;
-    BFD_TRY(add_rd(p, s, loc, b, BFDI_PART_LABEL, 0, 0, 0, BUF_LAB, s->lab_used,
-                   boxed ? g->label_bytes / src_vox * vox : g->label_bytes));
-    if (boxed) {
-      s->rd[s->n_rd - 1].boxed = 1;
-      s->rd[s->n_rd - 1].box = rd_box(&s->box[b], nd, 0, 0);
-    }
+    BFD_TRY(img_rd(p, s, loc, b, g, BFDI_PART_LABEL, BUF_LAB, s->lab_used, g->label_bytes));
     s->lab_used += g->label_bytes;
   }
   return BFD_OK;
