@@ -410,9 +410,9 @@ static void *stage_main(void *arg) {
     }
     if (w->whole) whole_waits(p, spent);
     s->busy = 0;
-    done = st == BFD_OK && (!w->whole || ready_run(p) >= p->group) ? s->stage : -1;
-    held = st == BFD_OK && done < 0;
     if (st == BFD_OK && !w->whole) wake(p, s->stage);
+    done = st == BFD_OK && w->whole && ready_run(p) >= p->group ? s->stage : -1;
+    held = st == BFD_OK && w->whole && done < 0;
   }
   pthread_mutex_unlock(&p->mu);
   bfdi_worker_fini(w);
