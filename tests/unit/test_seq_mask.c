@@ -263,18 +263,21 @@ static void check_rows_against_ops(const char *preset, const char *alphabet, int
 
 static void test_char_rows_match_ops(void **state) {
   (void)state;
-  check_rows_against_ops("dna", "ACGTNacgtRY", 1000, 0, 1);
-  check_rows_against_ops("dna", "ACGTNacgtRY", 1000, 0, 0);
-  check_rows_against_ops("dna", "ACGTN", 203, 8, 1);
-  check_rows_against_ops("dna", "ACGTN", 203, 8, 0);
-  check_rows_against_ops("hyenadna", "ACGTNacgtn", 300, 0, 1);
-  check_rows_against_ops("hyenadna", "ACGTNacgtn", 300, 0, 0);
-  check_rows_against_ops("hyenadna", "ACGTN", 77, 40, 1);
-  check_rows_against_ops("hyenadna", "ACGTN", 77, 40, 0);
-  check_rows_against_ops("esm2", "LAGVSERTIDPKQNFYMHWCXBUZO", 256, 0, 1);
-  check_rows_against_ops("esm2", "LAGVSERTIDPKQNFYMHWCXBUZO", 256, 0, 0);
-  check_rows_against_ops("esm2", "LAGVSERTIDPKQNFYMHWC", 130, 24, 1);
-  check_rows_against_ops("esm2", "LAGVSERTIDPKQNFYMHWC", 130, 24, 0);
+  static const struct {
+    const char *preset, *alphabet;
+    int32_t max_len;
+    size_t misalign;
+  } cases[] = {
+      {"dna", "ACGTNacgtRY", 1000, 0},
+      {"dna", "ACGTN", 203, 8},
+      {"hyenadna", "ACGTNacgtn", 300, 0},
+      {"hyenadna", "ACGTN", 77, 40},
+      {"esm2", "LAGVSERTIDPKQNFYMHWCXBUZO", 256, 0},
+      {"esm2", "LAGVSERTIDPKQNFYMHWC", 130, 24},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+    for (int mlm = 1; mlm >= 0; mlm--)
+      check_rows_against_ops(cases[i].preset, cases[i].alphabet, cases[i].max_len, cases[i].misalign, mlm);
 }
 
 int main(void) {
