@@ -12,20 +12,21 @@
 #include "ops/seq_window.h"
 #include "pipeline/pipe_impl.h"
 
-int64_t bfdi_seq_cand_n(const bfdi_pipe *p, const bfdi_slot *s, const bfdi_rd *rd, int64_t *span) {
+int64_t bfdi_seq_cand_n(const bfdi_pipe *p, const bfdi_slot *s, bfdi_rd *rd, int64_t *span) {
   *span = bfd_seq_window_bytes(&p->job.seq.params, rd->cand, (int64_t)rd->len);
-  return bfdk_seq_count_n_cpu(p->tables, s->raw + rd->dst + (uint64_t)rd->cand - rd->lo, *span);
+  if (rd->ns < 0) rd->ns = bfdk_seq_count_n_cpu(p->tables, s->raw + rd->dst + (uint64_t)rd->cand - rd->lo, *span);
+  return rd->ns;
 }
 
 static void choose_window(const bfdi_pipe *p, bfdi_slot *s, uint32_t b) {
   const bfdk_seq_params *sp = &p->job.seq.params;
-  const bfdi_rd *first = &s->rd[s->first_rd[b]];
+  bfdi_rd *first = &s->rd[s->first_rd[b]];
   const int64_t len = (int64_t)first->len;
   bfd_rng_key key = bfd_seq_key(p->job.seed, s->c.epoch, s->key[b], 0);
   const bfdi_rd *best = first;
   int64_t best_count = INT64_MAX;
   for (int32_t a = 0; a < p->attempts; a++) {
-    const bfdi_rd *rd = first + a;
+    bfdi_rd *rd = first + a;
     int64_t m;
     int64_t c = bfdi_seq_cand_n(p, s, rd, &m);
     if (bfd_seq_n_ok(sp, c, m)) {

@@ -46,12 +46,16 @@ typedef struct bfdi_rd {
   uint64_t lo, hi;  /* sequences: bytes of the record */
   uint64_t len;     /* sequences: the record's length */
   int64_t cand;     /* N rejection: the candidate window's start */
+  int64_t ns;       /* N rejection: the candidate's N bases once counted, else -1 */
+  uint64_t ds_rec;  /* sequences: the record in its dataset */
+  uint32_t ds;      /* sequences: its dataset */
   uint64_t dst;     /* byte offset in its buffer */
   uint64_t cap;
   uint32_t row;
   uint8_t part;     /* bfdi_part */
   uint8_t buf;      /* BUF_* */
   uint8_t boxed;    /* images: read only box */
+  uint8_t pending;  /* N rejection: a later candidate not drawn yet (bfdi_plan_later) */
   bfdi_box box;
 } bfdi_rd;
 
@@ -215,8 +219,9 @@ bfd_status bfdi_plan_rows(bfdi_pipe *p, bfdi_slot *s);
 bfd_status bfdi_stage_read(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s);
 bfd_status bfdi_stage_decode(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s);
 /* N rejection: the N bases of candidate rd's window (read into the slot's
- * raw buffer) and, in *span, the window's bytes. */
-int64_t bfdi_seq_cand_n(const bfdi_pipe *p, const bfdi_slot *s, const bfdi_rd *rd, int64_t *span);
+ * raw buffer), counted once and kept in rd->ns, and, in *span, the
+ * window's bytes. */
+int64_t bfdi_seq_cand_n(const bfdi_pipe *p, const bfdi_slot *s, bfdi_rd *rd, int64_t *span);
 bfd_status bfdi_stage_upload(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s);
 bfd_status bfdi_stage_ops(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s);
 bfd_status bfdi_stage_batch(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s);
@@ -229,6 +234,9 @@ void bfdi_plan_reset(bfdi_slot *s);
 void bfdi_plan_meta(bfdi_pipe *p, bfdi_slot *s, uint32_t b, const bfdi_sample_ref *r);
 bfd_status bfdi_plan_row(bfdi_pipe *p, bfdi_slot *s, uint32_t b, const bfdi_sample_ref *r);
 bfd_status bfdi_plan_done(bfdi_pipe *p, bfdi_slot *s);
+/* N rejection: row b's later candidate windows, drawn only when they are to
+ * be read (its first was rejected, or its reads are not in place). */
+void bfdi_plan_later(const bfdi_pipe *p, bfdi_slot *s, uint32_t b);
 
 /* The box of a whole sample of group g (plan.c). */
 void bfdi_img_whole_box(const bfdi_src_group *g, bfdk_img_box *box);

@@ -3,9 +3,11 @@
  * host, with the same ops/ functions and Philox keys the kernels use: the
  * window start (and shift) depends only on the record's length, so only the
  * window's bytes are read and the kernels then see each window as a whole
- * record. With N rejection (window.max_n_frac < 1) every candidate window is
- * planned (with room for the shift), the read stage reads the later ones of
- * a row only when its first has too many Ns, and the decode stage picks one. */
+ * record. With N rejection (window.max_n_frac < 1) a row gets a read for
+ * each candidate window, each with room for any draw and the shift; only the
+ * first is drawn here. The read stage draws and reads the later ones of a
+ * row only when its first has too many Ns (bfdi_plan_later), and the decode
+ * stage picks one. */
 #include "gpu.h"
 #include "ops/seq_window.h"
 #include "pipeline/dist.h"
@@ -16,9 +18,22 @@ static bfd_status add_rd(bfdi_pipe *p, bfdi_slot *s, const bfdi_src_loc *loc, ui
   if (s->n_rd >= p->cap_rd)
     return bfdi_fail(BFD_ERR_INTERNAL, "batch of %u rows needs more than %zu reads", s->n, p->cap_rd);
   s->rd[s->n_rd++] = (bfdi_rd){.shard = loc->shard, .record = loc->record, .lo = lo, .hi = hi, .len = loc->len,
-                               .cand = cand, .dst = dst, .cap = cap, .row = row, .part = (uint8_t)part,
-                               .buf = (uint8_t)buf};
+                               .cand = cand, .ns = -1, .ds_rec = loc->ds_record, .dst = dst, .cap = cap,
+                               .row = row, .part = (uint8_t)part, .buf = (uint8_t)buf};
   return BFD_OK;
+}
+
+/* Candidate rd's window starts at cand: it reads the window and the room
+ * either side that the shift may take. */
+static void draw_cand(const bfdk_seq_params *sp, bfdi_rd *rd, int64_t cand) {
+  const int64_t len = (int64_t)rd->len;
+  const int64_t lo = cand - sp->shift > 0 ? cand - sp->shift : 0;
+  const int64_t hi = cand + sp->window + sp->shift < len ? cand + sp->window + sp->shift : len;
+  rd->cand = cand;
+  rd->lo = (uint64_t)lo;
+  rd->hi = (uint64_t)hi;
+  rd->cap = (uint64_t)(hi - lo);
+  rd->pending = 0;
 }
 
 static bfd_status seq_row(bfdi_pipe *p, bfdi_slot *s, uint32_t b, uint32_t d, const bfdi_src_loc *loc) {
@@ -44,19 +59,33 @@ static bfd_status seq_row(bfdi_pipe *p, bfdi_slot *s, uint32_t b, uint32_t d, co
     s->in_used += (uint64_t)n;
     return BFD_OK;
   }
-  int64_t starts[8];
+  /* every candidate's read; the first drawn now, the others pending */
+  const uint64_t room = (uint64_t)(sp->window + 2 * sp->shift < len ? sp->window + 2 * sp->shift : len);
   for (int32_t a = 0; a < p->attempts; a++) {
-    if (a % 8 == 1) bfdk_seq_redraw_starts_cpu(sp, &rg, rec, len, key, total, a, p->attempts - a, starts);
-    int64_t cand = a == 0 ? bfd_seq_window_start(sp, &rg, rec, len, bfd_seq_window_idx(sp, key, loc->tile, total, 0))
-                          : starts[(a - 1) % 8];
-    int64_t lo = cand - sp->shift > 0 ? cand - sp->shift : 0;
-    int64_t hi = cand + sp->window + sp->shift < len ? cand + sp->window + sp->shift : len;
-    BFD_TRY(add_rd(p, s, loc, b, BFDI_PART_DATA, (uint64_t)lo, (uint64_t)hi, cand, BUF_RAW, s->raw_used,
-                   (uint64_t)(hi - lo)));
-    s->raw_used += (uint64_t)(hi - lo);
+    BFD_TRY(add_rd(p, s, loc, b, BFDI_PART_DATA, 0, 0, 0, BUF_RAW, s->raw_used, 0));
+    s->rd[s->n_rd - 1].ds = d;
+    s->rd[s->n_rd - 1].pending = a > 0;
+    s->raw_used += room;
   }
+  draw_cand(sp, &s->rd[s->first_rd[b]],
+            bfd_seq_window_start(sp, &rg, rec, len, bfd_seq_window_idx(sp, key, loc->tile, total, 0)));
   s->in_used += (uint64_t)(len < sp->window ? len : sp->window);
   return BFD_OK;
+}
+
+void bfdi_plan_later(const bfdi_pipe *p, bfdi_slot *s, uint32_t b) {
+  const bfdk_seq_params *sp = &p->job.seq.params;
+  bfdi_rd *first = &s->rd[s->first_rd[b]];
+  if (p->attempts < 2 || !first[1].pending) return;
+  const int64_t len = (int64_t)first->len;
+  const bfd_rng_key key = bfd_seq_key(p->job.seed, s->c.epoch, s->key[b], 0);
+  const bfdk_seq_regions rg = bfdi_source_regions(p->src, first->ds);
+  const uint64_t total = bfd_seq_record_windows(sp, &rg, first->ds_rec, len);
+  int64_t starts[8];
+  for (int32_t a = 1; a < p->attempts; a++) {
+    if (a % 8 == 1) bfdk_seq_redraw_starts_cpu(sp, &rg, first->ds_rec, len, key, total, a, p->attempts - a, starts);
+    draw_cand(sp, &first[a], starts[(a - 1) % 8]);
+  }
 }
 
 /* Control points of one sample that the plan stage bounds a box with;

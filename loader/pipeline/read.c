@@ -90,37 +90,41 @@ uint8_t *bfdi_rd_dst(bfdi_slot *s, const bfdi_rd *rd) {
   return base + rd->dst;
 }
 
-/* Plans every read of the slot and lays out its staging. */
-static bfd_status plan_reads(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s, size_t *pieces) {
+/* Plans read j, its staging at *stage. */
+static bfd_status plan_read(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s, size_t j, uint64_t *stage) {
   const uint32_t align = bfdi_io_align(w->io);
   const uint64_t round = align > 1 ? 4096 : 64;
-  uint64_t stage = 0;
-  *pieces = 0;
-  for (size_t j = 0; j < s->n_rd; j++) {
-    const bfdi_rd *rd = &s->rd[j];
-    bfdi_readplan *pl = &s->plans[j];
-    const bfdi_extents *x = rd->shard->x;
-    if (x->kind == BFD_KIND_SEQUENCE)
-      BFD_TRY(bfdi_readplan_window(pl, x, (bfdi_part)rd->part, rd->record, rd->lo, rd->hi));
-    else
-      BFD_TRY(bfdi_readplan_sample(pl, x, (bfdi_part)rd->part, rd->record, rd->boxed ? &rd->box : NULL, align));
-    if (pl->out_bytes != rd->cap)
-      return bfdi_fail(BFD_ERR_FORMAT, "%s: record %llu holds %llu bytes, but the shard's header says %llu; the shard "
-                       "is inconsistent: check it with `biofeed verify`", x->path, (unsigned long long)rd->record,
-                       (unsigned long long)pl->out_bytes, (unsigned long long)rd->cap);
-    s->stage_at[j] = stage;
-    stage += (pl->stage_bytes + round - 1) / round * round;
-    for (size_t k = 0; k < pl->n; k++) *pieces += pl->pieces[k].len > 0;
-  }
-  if (stage > p->stage_cap)
-    return bfdi_fail(BFD_ERR_INTERNAL, "a batch stages %llu bytes; its buffer holds %zu", (unsigned long long)stage,
+  const bfdi_rd *rd = &s->rd[j];
+  bfdi_readplan *pl = &s->plans[j];
+  const bfdi_extents *x = rd->shard->x;
+  if (x->kind == BFD_KIND_SEQUENCE)
+    BFD_TRY(bfdi_readplan_window(pl, x, (bfdi_part)rd->part, rd->record, rd->lo, rd->hi));
+  else
+    BFD_TRY(bfdi_readplan_sample(pl, x, (bfdi_part)rd->part, rd->record, rd->boxed ? &rd->box : NULL, align));
+  if (pl->out_bytes != rd->cap)
+    return bfdi_fail(BFD_ERR_FORMAT, "%s: record %llu holds %llu bytes, but the shard's header says %llu; the shard "
+                     "is inconsistent: check it with `biofeed verify`", x->path, (unsigned long long)rd->record,
+                     (unsigned long long)pl->out_bytes, (unsigned long long)rd->cap);
+  s->stage_at[j] = *stage;
+  *stage += (pl->stage_bytes + round - 1) / round * round;
+  if (*stage > p->stage_cap)
+    return bfdi_fail(BFD_ERR_INTERNAL, "a batch stages %llu bytes; its buffer holds %zu", (unsigned long long)*stage,
                      p->stage_cap);
   return BFD_OK;
+}
+
+/* A window read in place that is not a whole record: the decode stage
+ * leaves it alone, so a row whose first candidate is one reads its later
+ * ones only if the first is rejected. */
+static int in_place(const bfdi_readplan *pl) {
+  return pl->direct && !pl->whole;
 }
 
 /* Queues read j's pieces at w->ioq[*m]. */
 static bfd_status queue_read(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s, size_t j, size_t *m, uint64_t *bytes) {
   const bfdi_readplan *pl = &s->plans[j];
+  if (!bfdi_grow((void **)&w->ioq, &w->ioq_cap, *m + pl->n, sizeof *w->ioq))
+    return bfdi_fail(BFD_ERR_NOMEM, "out of memory for %zu reads", *m + pl->n);
   for (size_t k = 0; k < pl->n; k++) {
     const bfdi_piece *c = &pl->pieces[k];
     if (!c->len) continue;
@@ -165,41 +169,42 @@ static bfd_status run_queue(bfdi_worker *w, bfdi_slot *s, size_t nq) {
   return BFD_OK;
 }
 
-/* N rejection: a row's later candidate windows are read only when its first
- * one has too many Ns, which is what the decode stage's choice looks at.
- * Only for windows read in place that are not whole records: the decode
- * stage leaves those alone, so an unread candidate is never looked at. */
-static int later_candidate(const bfdi_pipe *p, const bfdi_slot *s, size_t j) {
-  if (p->attempts < 2 || p->src->kind != BFD_KIND_SEQUENCE) return 0;
-  const uint32_t first = s->first_rd[s->rd[j].row];
-  return j != first && s->plans[first].direct && !s->plans[first].whole;
-}
-
 bfd_status bfdi_stage_read(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s) {
   w->batches++;
-  size_t nq = 0;
-  BFD_TRY(plan_reads(p, w, s, &nq));
-  if (!bfdi_grow((void **)&w->ioq, &w->ioq_cap, nq ? nq : 1, sizeof *w->ioq))
-    return bfdi_fail(BFD_ERR_NOMEM, "out of memory for %zu reads", nq);
+  uint64_t stage = 0, bytes = 0;
   size_t m = 0;
-  uint64_t bytes = 0;
   int later = 0;
   for (size_t j = 0; j < s->n_rd; j++) {
-    if (later_candidate(p, s, j))
+    bfdi_rd *rd = &s->rd[j];
+    if (rd->pending) {
+      /* nothing for the decode stage to do until it is read */
+      s->plans[j].n = 0;
+      s->plans[j].direct = 1;
+      s->plans[j].whole = 0;
       later = 1;
-    else
-      BFD_TRY(queue_read(p, w, s, j, &m, &bytes));
+      continue;
+    }
+    BFD_TRY(plan_read(p, w, s, j, &stage));
+    /* a first candidate that is not read in place (its CRC checked, or
+     * staged): the row's later ones are read with it */
+    if (j + 1 < s->n_rd && s->rd[j + 1].pending && !in_place(&s->plans[j])) bfdi_plan_later(p, s, rd->row);
+    BFD_TRY(queue_read(p, w, s, j, &m, &bytes));
   }
   BFD_TRY(run_queue(w, s, m));
   if (later) {
+    /* N rejection: rows whose first candidate has too many Ns */
     m = 0;
-    for (size_t j = 0; j + 1 < s->n_rd; j++) {
-      /* j is a row's first candidate when the next read is one of its later ones */
-      if (!later_candidate(p, s, j + 1) || later_candidate(p, s, j)) continue;
+    for (uint32_t b = 0; b < s->n; b++) {
+      const size_t j = s->first_rd[b];
+      if (j + 1 >= s->n_rd || !s->rd[j + 1].pending) continue;
       int64_t span;
-      int64_t c = bfdi_seq_cand_n(p, s, &s->rd[j], &span);
+      const int64_t c = bfdi_seq_cand_n(p, s, &s->rd[j], &span);
       if (bfd_seq_n_ok(&p->job.seq.params, c, span)) continue;
-      for (size_t a = 1; a < (size_t)p->attempts; a++) BFD_TRY(queue_read(p, w, s, j + a, &m, &bytes));
+      bfdi_plan_later(p, s, b);
+      for (size_t a = 1; a < (size_t)p->attempts; a++) {
+        BFD_TRY(plan_read(p, w, s, j + a, &stage));
+        BFD_TRY(queue_read(p, w, s, j + a, &m, &bytes));
+      }
     }
     BFD_TRY(run_queue(w, s, m));
   }
