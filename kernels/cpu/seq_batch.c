@@ -394,7 +394,6 @@ SEQ_AVX512 static void char_row_avx512(const bfdk_seq_params *p, const int32_t *
     put16(row + blk, out, keep, stream);
     put16(lab + blk, _mm512_mask_mov_epi32(ignore, pick, id), keep, stream);
   }
-  if (stream) _mm_sfence();
 }
 
 /* Character rows, with token MLM (labels) or without it. */
@@ -442,7 +441,6 @@ static void row_ids(const bfdk_seq_params *p, const int32_t *tab, const uint8_t 
     for (int64_t pos = pl->len; pos < width; pos++) put_id(row + pos, pad, 1);
   else
     for (int64_t pos = pl->len; pos < width; pos++) row[pos] = pad;
-  if (stream) stream_fence();
 }
 
 static void emit_sample(const bfdk_seq_params *p, const int32_t *tab, const bfdk_seq_input *in,
@@ -523,11 +521,18 @@ bfd_status bfdk_seq_batch_cpu(const bfdk_seq_params *p, const int32_t *tables, c
     for (int64_t b = 0; b < n; b++) longest = max32(longest, plan_sample(p, tables, in, b, &plans[b]));
   }
   int64_t w = p->pad_longest ? (int64_t)(longest + 7) / 8 * 8 : p->max_len;
+  /* Rows are streamed without a fence each (a fence waits for the row to
+   * reach memory); every thread fences once, before the batch is handed on. */
   if (omp_get_max_threads() > 1) {
-#pragma omp parallel for schedule(dynamic, 8)
-    for (int64_t b = 0; b < n; b++) emit_sample(p, tables, in, out, &plans[b], b, w);
+#pragma omp parallel
+    {
+#pragma omp for schedule(dynamic, 8)
+      for (int64_t b = 0; b < n; b++) emit_sample(p, tables, in, out, &plans[b], b, w);
+      stream_fence();
+    }
   } else {
     for (int64_t b = 0; b < n; b++) emit_sample(p, tables, in, out, &plans[b], b, w);
+    stream_fence();
   }
   *width = (int32_t)w;
   return BFD_OK;
