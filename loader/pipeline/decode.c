@@ -50,6 +50,7 @@ static void choose_window(const bfdi_pipe *p, bfdi_slot *s, uint32_t b) {
 static int worth_a_team(const bfdi_slot *s) {
   uint64_t cost = 0;
   for (size_t j = 0; j < s->n_rd; j++) {
+    if (s->rd[j].pending) continue;
     const bfdi_readplan *pl = &s->plans[j];
     /* inflating and placing tiles costs about ten times a CRC */
     if (!pl->direct) cost += 10 * pl->out_bytes;
@@ -69,7 +70,8 @@ typedef struct decode_pass {
 
 static void decode_read(bfdi_worker *w, bfdi_slot *s, long j, int skip, decode_pass *d) {
   const bfdi_readplan *pl = &s->plans[j];
-  if (pl->direct && !pl->whole) return; /* a window read in place: nothing to undo or check */
+  /* a candidate never read, or a window read in place: nothing to undo or check */
+  if (s->rd[j].pending || (pl->direct && !pl->whole)) return;
   const uint8_t *stage = s->stage_buf ? s->stage_buf + s->stage_at[j] : NULL;
   bfd_status st = bfdi_decode_plan(w->dec[omp_get_thread_num()], pl, stage, bfdi_rd_dst(s, &s->rd[j]));
   if (st == BFD_ERR_CORRUPT && skip) {

@@ -23,6 +23,12 @@ static bfd_status add_rd(bfdi_pipe *p, bfdi_slot *s, const bfdi_src_loc *loc, ui
   return BFD_OK;
 }
 
+/* Bytes a candidate's read takes: the window and the shift's room either
+ * side, wherever it is drawn. */
+static uint64_t cand_room(const bfdk_seq_params *sp, int64_t len) {
+  return (uint64_t)(sp->window + 2 * sp->shift < len ? sp->window + 2 * sp->shift : len);
+}
+
 /* Candidate rd's window starts at cand: it reads the window and the room
  * either side that the shift may take. */
 static void draw_cand(const bfdk_seq_params *sp, bfdi_rd *rd, int64_t cand) {
@@ -59,16 +65,16 @@ static bfd_status seq_row(bfdi_pipe *p, bfdi_slot *s, uint32_t b, uint32_t d, co
     s->in_used += (uint64_t)n;
     return BFD_OK;
   }
-  /* every candidate's read; the first drawn now, the others pending */
-  const uint64_t room = (uint64_t)(sp->window + 2 * sp->shift < len ? sp->window + 2 * sp->shift : len);
-  for (int32_t a = 0; a < p->attempts; a++) {
-    BFD_TRY(add_rd(p, s, loc, b, BFDI_PART_DATA, 0, 0, 0, BUF_RAW, s->raw_used, 0));
-    s->rd[s->n_rd - 1].ds = d;
-    s->rd[s->n_rd - 1].pending = a > 0;
-    s->raw_used += room;
-  }
-  draw_cand(sp, &s->rd[s->first_rd[b]],
-            bfd_seq_window_start(sp, &rg, rec, len, bfd_seq_window_idx(sp, key, loc->tile, total, 0)));
+  /* every candidate's read; the first drawn now, the others pending:
+   * bfdi_plan_later fills them in from the first */
+  if (s->n_rd + (size_t)p->attempts > p->cap_rd)
+    return bfdi_fail(BFD_ERR_INTERNAL, "batch of %u rows needs more than %zu reads", s->n, p->cap_rd);
+  BFD_TRY(add_rd(p, s, loc, b, BFDI_PART_DATA, 0, 0, 0, BUF_RAW, s->raw_used, 0));
+  bfdi_rd *first = &s->rd[s->n_rd - 1];
+  first->ds = d;
+  draw_cand(sp, first, bfd_seq_window_start(sp, &rg, rec, len, bfd_seq_window_idx(sp, key, loc->tile, total, 0)));
+  for (int32_t a = 1; a < p->attempts; a++) s->rd[s->n_rd++].pending = 1;
+  s->raw_used += (uint64_t)p->attempts * cand_room(sp, len);
   s->in_used += (uint64_t)(len < sp->window ? len : sp->window);
   return BFD_OK;
 }
@@ -84,7 +90,11 @@ void bfdi_plan_later(const bfdi_pipe *p, bfdi_slot *s, uint32_t b) {
   int64_t starts[8];
   for (int32_t a = 1; a < p->attempts; a++) {
     if (a % 8 == 1) bfdk_seq_redraw_starts_cpu(sp, &rg, first->ds_rec, len, key, total, a, p->attempts - a, starts);
-    draw_cand(sp, &first[a], starts[(a - 1) % 8]);
+    bfdi_rd *rd = &first[a];
+    *rd = *first;
+    rd->ns = -1;
+    rd->dst = first->dst + (uint64_t)a * cand_room(sp, len);
+    draw_cand(sp, rd, starts[(a - 1) % 8]);
   }
 }
 

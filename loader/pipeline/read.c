@@ -177,10 +177,6 @@ bfd_status bfdi_stage_read(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s) {
   for (size_t j = 0; j < s->n_rd; j++) {
     bfdi_rd *rd = &s->rd[j];
     if (rd->pending) {
-      /* nothing for the decode stage to do until it is read */
-      s->plans[j].n = 0;
-      s->plans[j].direct = 1;
-      s->plans[j].whole = 0;
       later = 1;
       continue;
     }
