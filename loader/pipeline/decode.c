@@ -14,7 +14,8 @@
 
 int64_t bfdi_seq_cand_n(const bfdi_pipe *p, const bfdi_slot *s, bfdi_rd *rd, int64_t *span) {
   *span = bfd_seq_window_bytes(&p->job.seq.params, rd->cand, (int64_t)rd->len);
-  if (rd->ns < 0) rd->ns = bfdk_seq_count_n_cpu(p->tables, s->raw + rd->dst + (uint64_t)rd->cand - rd->lo, *span);
+  const uint8_t *base = rd->buf == BUF_IN ? s->in : s->raw;
+  if (rd->ns < 0) rd->ns = bfdk_seq_count_n_cpu(p->tables, base + rd->dst + (uint64_t)rd->cand - rd->lo, *span);
   return rd->ns;
 }
 
@@ -38,6 +39,7 @@ static void choose_window(const bfdi_pipe *p, bfdi_slot *s, uint32_t b) {
       best = rd;
     }
   }
+  if (best->buf == BUF_IN) return; /* read in its place (no shift) */
   int64_t start = bfd_seq_shifted(sp, key, best->cand, len);
   int64_t n = bfd_seq_window_bytes(sp, start, len);
   memcpy(s->in + s->offsets[b], s->raw + best->dst + (uint64_t)start - best->lo, (size_t)n);

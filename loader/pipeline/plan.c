@@ -66,15 +66,25 @@ static bfd_status seq_row(bfdi_pipe *p, bfdi_slot *s, uint32_t b, uint32_t d, co
     return BFD_OK;
   }
   /* every candidate's read; the first drawn now, the others pending:
-   * bfdi_plan_later fills them in from the first */
+   * bfdi_plan_later fills them in from the first. Without a shift the
+   * first candidate is the row's window if it is chosen, so it is read
+   * into the batch input; the others go to the raw buffer, the first pending
+   * read holding where. */
   if (s->n_rd + (size_t)p->attempts > p->cap_rd)
     return bfdi_fail(BFD_ERR_INTERNAL, "batch of %u rows needs more than %zu reads", s->n, p->cap_rd);
-  BFD_TRY(add_rd(p, s, loc, b, BFDI_PART_DATA, 0, 0, 0, BUF_RAW, s->raw_used, 0));
+  const uint64_t room = cand_room(sp, len);
+  if (sp->shift == 0) {
+    BFD_TRY(add_rd(p, s, loc, b, BFDI_PART_DATA, 0, 0, 0, BUF_IN, s->in_used, 0));
+  } else {
+    BFD_TRY(add_rd(p, s, loc, b, BFDI_PART_DATA, 0, 0, 0, BUF_RAW, s->raw_used, 0));
+    s->raw_used += room;
+  }
   bfdi_rd *first = &s->rd[s->n_rd - 1];
   first->ds = d;
   draw_cand(sp, first, bfd_seq_window_start(sp, &rg, rec, len, bfd_seq_window_idx(sp, key, loc->tile, total, 0)));
   for (int32_t a = 1; a < p->attempts; a++) s->rd[s->n_rd++].pending = 1;
-  s->raw_used += (uint64_t)p->attempts * cand_room(sp, len);
+  first[1].dst = s->raw_used;
+  s->raw_used += (uint64_t)(p->attempts - 1) * room;
   s->in_used += (uint64_t)(len < sp->window ? len : sp->window);
   return BFD_OK;
 }
@@ -87,13 +97,15 @@ void bfdi_plan_later(const bfdi_pipe *p, bfdi_slot *s, uint32_t b) {
   const bfd_rng_key key = bfd_seq_key(p->job.seed, s->c.epoch, s->key[b], 0);
   const bfdk_seq_regions rg = bfdi_source_regions(p->src, first->ds);
   const uint64_t total = bfd_seq_record_windows(sp, &rg, first->ds_rec, len);
+  const uint64_t raw = first[1].dst;
   int64_t starts[8];
   for (int32_t a = 1; a < p->attempts; a++) {
     if (a % 8 == 1) bfdk_seq_redraw_starts_cpu(sp, &rg, first->ds_rec, len, key, total, a, p->attempts - a, starts);
     bfdi_rd *rd = &first[a];
     *rd = *first;
     rd->ns = -1;
-    rd->dst = first->dst + (uint64_t)a * cand_room(sp, len);
+    rd->buf = BUF_RAW;
+    rd->dst = raw + (uint64_t)(a - 1) * cand_room(sp, len);
     draw_cand(sp, rd, starts[(a - 1) % 8]);
   }
 }

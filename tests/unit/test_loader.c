@@ -309,6 +309,9 @@ static void test_seq_windows(void **state) {
                 &n_tiled);
   check_windows(f, ds, &r, "{tokenizer: dna, max_len: 40, rc: 0.5, shift: 7, "
                            "window: {length: 40, max_n_frac: 0.05, max_attempts: 6}}", &n_rej);
+  /* without a shift the first candidate is read straight into the batch */
+  check_windows(f, ds, &r, "{tokenizer: hyenadna, max_len: 41, rc: 0.5, "
+                           "window: {length: 40, max_n_frac: 0.05, max_attempts: 9}}", &n_rej);
   check_windows(f, ds, &r, "{tokenizer: dnabert, k: 3, max_len: 50, window: {length: 52, mode: tiled}}", &n_rej);
   /* BED regions on some records (the others are sampled whole) */
   char *bed = strdup(tu_path("%s/regions.bed", f->dir));
