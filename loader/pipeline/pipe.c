@@ -337,6 +337,18 @@ static void whole_waits(bfdi_pipe *p, const double spent[N_STAGES]) {
   }
 }
 
+/* Stage j of slot s ran for dt seconds and returned st. Under p->mu. */
+static void stage_done(bfdi_pipe *p, bfdi_slot *s, int j, double dt, bfd_status st) {
+  p->acc[j].busy += dt;
+  if (st == BFD_OK) {
+    s->stage = j + 1;
+    p->acc[j].records += s->n;
+    p->acc[j].bytes += s->bytes[j];
+  } else {
+    record_error(p, s->seq, st, bfd_last_error());
+  }
+}
+
 /* Stage j of slot s, p->mu released. Whole batches: the thread holds
  * p->plan_mu on entry to the plan stage, so that plans follow the sampler
  * one after another in sequence order; it lets go as soon as the sampler
@@ -390,25 +402,34 @@ static void *stage_main(void *arg) {
     if (k > S_PLAN) wake(p, prev_threaded(p, k)); /* its queue has room again */
     bfd_status st = BFD_OK;
     double spent[N_STAGES] = {0};
-    for (int j = k; st == BFD_OK && (j == k || (j < S_READY && inline_stage(p, j))); j++) {
-      if (j != k) p->next[j]++;
+    if (w->whole) {
+      /* the batch from plan to ready, p->mu taken once after it */
       pthread_mutex_unlock(&p->mu);
-      double t0 = now();
-      s->bytes[j] = 0;
-      st = run_stage(p, w, s, j);
-      double dt = now() - t0;
+      int j = k;
+      for (; st == BFD_OK && j < S_READY; j++) {
+        double t0 = now();
+        s->bytes[j] = 0;
+        st = run_stage(p, w, s, j);
+        spent[j] = now() - t0;
+      }
       pthread_mutex_lock(&p->mu);
-      p->acc[j].busy += dt;
-      spent[j] = dt;
-      if (st == BFD_OK) {
-        s->stage = j + 1;
-        p->acc[j].records += s->n;
-        p->acc[j].bytes += s->bytes[j];
-      } else {
-        record_error(p, s->seq, st, bfd_last_error());
+      for (int i = k; i < j; i++) {
+        if (i != k) p->next[i]++;
+        stage_done(p, s, i, spent[i], i + 1 < j ? BFD_OK : st);
+      }
+      whole_waits(p, spent);
+    } else {
+      for (int j = k; st == BFD_OK && (j == k || (j < S_READY && inline_stage(p, j))); j++) {
+        if (j != k) p->next[j]++;
+        pthread_mutex_unlock(&p->mu);
+        double t0 = now();
+        s->bytes[j] = 0;
+        st = run_stage(p, w, s, j);
+        double dt = now() - t0;
+        pthread_mutex_lock(&p->mu);
+        stage_done(p, s, j, dt, st);
       }
     }
-    if (w->whole) whole_waits(p, spent);
     s->busy = 0;
     if (st == BFD_OK && !w->whole) wake(p, s->stage);
     done = st == BFD_OK && w->whole && ready_run(p) >= p->group ? s->stage : -1;
