@@ -88,18 +88,23 @@ uint64_t bfdi_perm_at(const bfdi_perm *p, uint64_t i) {
   return x;
 }
 
+/* Position k of runs of `run` positions `stride` apart from i0. */
+static uint64_t run_pos(uint64_t i0, size_t run, uint64_t stride, size_t k) {
+  return i0 + (uint64_t)(k / run) * stride + k % run;
+}
+
 #if defined(__x86_64__) && defined(__GNUC__)
 /* Sixteen walks side by side, one Feistel round for all of them per Philox
  * call in AVX-512 lanes (a single walk is a long chain of dependent
  * multiplies); a lane whose walk ends takes the next position. */
-__attribute__((target("avx512f"))) static void at_range_avx512(const bfdi_perm *p, uint64_t i0, size_t n,
-                                                               uint64_t *out) {
+__attribute__((target("avx512f"))) static void at_runs_avx512(const bfdi_perm *p, uint64_t i0, size_t run,
+                                                              uint64_t stride, size_t n, uint64_t *out) {
   const uint32_t h = p->half_bits, mask = (UINT32_C(1) << h) - 1;
   uint64_t x[16], at[16];
   size_t next = 0, done = 0;
   for (int q = 0; q < 16; q++) {
     at[q] = next < n ? next++ : SIZE_MAX;
-    x[q] = at[q] != SIZE_MAX ? i0 + at[q] : 0;
+    x[q] = at[q] != SIZE_MAX ? run_pos(i0, run, stride, at[q]) : 0;
   }
   const __m512i m = _mm512_set1_epi32((int)mask);
   while (done < n) {
@@ -125,20 +130,26 @@ __attribute__((target("avx512f"))) static void at_range_avx512(const bfdi_perm *
       out[at[q]] = x[q];
       done++;
       at[q] = next < n ? next++ : SIZE_MAX;
-      x[q] = at[q] != SIZE_MAX ? i0 + at[q] : 0;
+      x[q] = at[q] != SIZE_MAX ? run_pos(i0, run, stride, at[q]) : 0;
     }
   }
 }
 #endif
 
-void bfdi_perm_at_range(const bfdi_perm *p, uint64_t i0, size_t n, uint64_t *out) {
+void bfdi_perm_at_runs(const bfdi_perm *p, uint64_t i0, size_t run, uint64_t stride, size_t n, uint64_t *out) {
 #if defined(__x86_64__) && defined(__GNUC__)
-  if (n > 1 && p->half_bits > 0 && i0 < p->n && n <= p->n - i0 && __builtin_cpu_supports("avx512f")) {
-    at_range_avx512(p, i0, n, out);
+  if (n > 1 && run > 0 && stride >= run && p->half_bits > 0 && i0 < p->n &&
+      (n - 1) / run <= (p->n - 1 - i0) / stride && run_pos(i0, run, stride, n - 1) < p->n &&
+      __builtin_cpu_supports("avx512f")) {
+    at_runs_avx512(p, i0, run, stride, n, out);
     return;
   }
 #endif
-  for (size_t k = 0; k < n; k++) out[k] = bfdi_perm_at(p, i0 + k);
+  for (size_t k = 0; k < n; k++) out[k] = bfdi_perm_at(p, run_pos(i0, run, stride, k));
+}
+
+void bfdi_perm_at_range(const bfdi_perm *p, uint64_t i0, size_t n, uint64_t *out) {
+  bfdi_perm_at_runs(p, i0, n ? n : 1, n ? n : 1, n, out);
 }
 
 uint64_t bfdi_perm_index(const bfdi_perm *p, uint64_t sample) {

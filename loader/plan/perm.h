@@ -53,6 +53,11 @@ uint64_t bfdi_perm_at(const bfdi_perm *p, uint64_t i);
  * a batch's positions at a fraction of the cost. */
 void bfdi_perm_at_range(const bfdi_perm *p, uint64_t i0, size_t n, uint64_t *out);
 
+/* The same over runs of `run` positions `stride` apart (stride >= run):
+ * out[k] = bfdi_perm_at(p, i0 + k / run * stride + k % run), for one rank's
+ * next batches among those of all ranks. */
+void bfdi_perm_at_runs(const bfdi_perm *p, uint64_t i0, size_t run, uint64_t stride, size_t n, uint64_t *out);
+
 /* The inverse: sample -> its position. UINT64_MAX when sample >= n. */
 uint64_t bfdi_perm_index(const bfdi_perm *p, uint64_t sample);
 

@@ -8,9 +8,6 @@
 
 _Static_assert(sizeof(bfdi_sample_ref) == 16, "bfdi_sample_ref must have no padding");
 
-/* Positions batch_walk hands to one bfdi_perm_at_range call. */
-#define BATCH_WALK_STEP 256u
-
 /* bfdi_perm_subseed tags under the user's seed. */
 enum { TAG_CHUNKS = 1, TAG_DATASET0 = 0x100 };
 
@@ -250,6 +247,39 @@ static int batch_walk(bfdi_sampler *s, uint32_t epoch, uint64_t pos, uint32_t b,
   return 1;
 }
 
+/* Fixed batches of one globally shuffled dataset: batch m and this rank's
+ * next ones (m + W, m + 2W, ... for W ranks, as many as fit in
+ * BATCH_WALK_STEP positions within m's pass) are walked side by side and
+ * kept, so a plan that asks for them in turn gets most from the cache; 0 when
+ * the batch is not that simple. */
+static int fixed_walk(bfdi_sampler *s, uint32_t epoch, uint64_t m, bfdi_sample_ref *out) {
+  const uint32_t b = s->cfg.batch, w = s->cfg.world_size;
+  if (s->walk_valid && s->walk_epoch == epoch && m >= s->walk_m && (m - s->walk_m) % w == 0 &&
+      (m - s->walk_m) / w < s->walk_k) {
+    memcpy(out, s->walk + (m - s->walk_m) / w * b, b * sizeof *out);
+    return 1;
+  }
+  bfdi_order *o = &s->orders[0];
+  if (s->n_ds != 1 || !o->shuffle || o->window != 0 || b > BATCH_WALK_STEP) return 0;
+  const uint64_t at = (uint64_t)epoch * s->n_epoch + m * b, pass = at / o->n;
+  if (pass != o->epoch) return 0;
+  uint32_t k = 0;
+  for (; k < BATCH_WALK_STEP / b; k++) {
+    uint64_t mk = m + (uint64_t)k * w, a = (uint64_t)epoch * s->n_epoch + mk * b;
+    if (mk >= s->k_fixed || mk * b + b > s->n_epoch || (a + b - 1) / o->n != pass) break;
+  }
+  if (k == 0) return 0;
+  uint64_t x[BATCH_WALK_STEP];
+  bfdi_perm_at_runs(&o->global, at % o->n, b, (uint64_t)w * b, (size_t)k * b, x);
+  for (uint32_t t = 0; t < k * b; t++) s->walk[t] = (bfdi_sample_ref){.sample = x[t], .dataset = 0, .pass = (uint16_t)pass};
+  s->walk_valid = 1;
+  s->walk_epoch = epoch;
+  s->walk_m = m;
+  s->walk_k = k;
+  memcpy(out, s->walk, b * sizeof *out);
+  return 1;
+}
+
 /* Chunk c of epoch e, sorted by length and cut into batches (cached). */
 static bfd_status load_chunk(bfdi_sampler *s, uint32_t epoch, uint64_t c) {
   if (s->chunk_valid && s->chunk_epoch == epoch && s->chunk_id == c) return BFD_OK;
@@ -311,7 +341,7 @@ static bfd_status batch_at(bfdi_sampler *s, uint32_t epoch, uint64_t m, bfdi_sam
   uint32_t b = s->cfg.batch;
   if (s->cfg.batching == BFDI_BATCH_FIXED) {
     *count = b;
-    if (batch_walk(s, epoch, m * b, b, out)) return BFD_OK;
+    if (fixed_walk(s, epoch, m, out) || batch_walk(s, epoch, m * b, b, out)) return BFD_OK;
     for (uint32_t t = 0; t < b; t++) BFD_TRY(position(s, epoch, m * b + t, &out[t]));
     return BFD_OK;
   }

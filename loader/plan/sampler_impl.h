@@ -14,6 +14,10 @@ typedef struct bfdi_chunk_entry {
   uint32_t len;
 } bfdi_chunk_entry;
 
+/* Positions walked side by side in one bfdi_perm_at_range or
+ * bfdi_perm_at_runs call. */
+#define BATCH_WALK_STEP 256u
+
 struct bfdi_sampler {
   bfdi_sampler_config cfg; /* datasets pointer not kept */
   size_t n_ds;
@@ -35,6 +39,13 @@ struct bfdi_sampler {
   int chunk_valid;
   uint32_t chunk_epoch;
   uint64_t chunk_id;
+
+  /* FIXED: walk_k of this rank's batches from walk_m on (walk_m, walk_m +
+   * world size, ...) of walk_epoch, walked together (fixed_walk). */
+  bfdi_sample_ref walk[BATCH_WALK_STEP];
+  uint64_t walk_m;
+  uint32_t walk_k, walk_epoch;
+  int walk_valid;
 
   /* TOKENS: batches before each chunk of scan_epoch. */
   uint64_t *scan;          /* [n_chunks + 1] */

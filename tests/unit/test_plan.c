@@ -155,6 +155,40 @@ static void test_rank_slices(void **state) {
   bfdi_sampler_destroy(s);
 }
 
+/* Fixed batches of a globally shuffled dataset are walked several at a time
+ * and kept: asked for in turn, out of turn, by every rank, with and without
+ * padding, each batch is the one a fresh sampler gives for it alone. */
+static void test_fixed_walk_cache(void **state) {
+  (void)state;
+  static const uint32_t worlds[] = {1, 3, 4}, batches[] = {4, 7, 100, 300};
+  bfdi_sample_ref got[300], want[300];
+  for (size_t wi = 0; wi < sizeof worlds / sizeof *worlds; wi++)
+    for (size_t bi = 0; bi < sizeof batches / sizeof *batches; bi++)
+      for (int drop = 0; drop < 2; drop++) {
+        bfdi_sampler_config c = base_config(BFDI_BATCH_FIXED, drop, worlds[wi]);
+        c.window_shards = 0;
+        c.batch = batches[bi];
+        if (drop && (uint64_t)c.batch * c.world_size > N_SAMPLES) continue;
+        bfdi_sampler *s = make(&c);
+        uint64_t x = 11;
+        for (uint32_t r = 0; r < c.world_size; r++)
+          for (int q = 0; q < 60; q++) {
+            /* in turn through two epochs, then anywhere */
+            uint64_t steps;
+            bfdi_cursor at = {(uint32_t)(q / 30), 0};
+            assert_int_equal(bfdi_sampler_steps(s, at, &steps), BFD_OK);
+            uint64_t step = q < 30 ? (uint64_t)q % steps : ((x = x * 6364136223846793005u + 1) >> 33) % steps;
+            at.pos = step * c.world_size;
+            uint32_t n = get_batch(s, at, r, got);
+            bfdi_sampler *fresh = make(&c);
+            assert_int_equal(get_batch(fresh, at, r, want), n);
+            bfdi_sampler_destroy(fresh);
+            assert_memory_equal(got, want, n * sizeof *got);
+          }
+        bfdi_sampler_destroy(s);
+      }
+}
+
 static uint64_t padded_tokens(const bfdi_sample_ref *b, uint32_t n) {
   uint64_t mx = 0;
   for (uint32_t t = 0; t < n; t++) {
@@ -665,7 +699,7 @@ static void test_huge(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_fixed_drop_and_pad),  cmocka_unit_test(test_rank_slices),
+      cmocka_unit_test(test_fixed_drop_and_pad),  cmocka_unit_test(test_rank_slices), cmocka_unit_test(test_fixed_walk_cache),
       cmocka_unit_test(test_length_bucketing),    cmocka_unit_test(test_token_budget),
       cmocka_unit_test(test_mixed_datasets),      cmocka_unit_test(test_exact_resume),
       cmocka_unit_test(test_elastic_resume),      cmocka_unit_test(test_elastic_past_the_end),

@@ -266,10 +266,37 @@ static void test_range_matches_single(void **state) {
   }
 }
 
+/* Runs of positions stride apart (one rank's next batches) walk to the same
+ * samples as one position at a time. */
+static void test_runs_match_single(void **state) {
+  (void)state;
+  static const uint64_t ns[] = {5, 100, 4850, 65537, UINT64_C(10000000000)};
+  static const struct {
+    size_t run, n;
+    uint64_t stride;
+  } runs[] = {{1, 7, 1}, {4, 32, 4}, {4, 32, 12}, {32, 256, 32}, {32, 256, 96}, {7, 50, 700}, {256, 256, 256}};
+  uint64_t out[300];
+  for (size_t a = 0; a < sizeof ns / sizeof *ns; a++) {
+    bfdi_perm p;
+    assert_int_equal(bfdi_perm_init_stream(&p, ns[a], 77 + a, (uint32_t)a, 3), BFD_OK);
+    for (size_t r = 0; r < sizeof runs / sizeof *runs; r++) {
+      const uint64_t starts[] = {0, ns[a] / 2, ns[a] - 1};
+      for (size_t c = 0; c < 3; c++) {
+        for (size_t k = 0; k < runs[r].n; k++) out[k] = 0xABCDEFu;
+        bfdi_perm_at_runs(&p, starts[c], runs[r].run, runs[r].stride, runs[r].n, out);
+        for (size_t k = 0; k < runs[r].n; k++) {
+          uint64_t i = starts[c] + k / runs[r].run * runs[r].stride + k % runs[r].run;
+          assert_int_equal(out[k], bfdi_perm_at(&p, i)); /* past the end too: UINT64_MAX */
+        }
+      }
+    }
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_bijection_small),   cmocka_unit_test(test_huge_inverse),
-      cmocka_unit_test(test_range_matches_single),
+      cmocka_unit_test(test_range_matches_single), cmocka_unit_test(test_runs_match_single),
       cmocka_unit_test(test_keys_change_the_order), cmocka_unit_test(test_order_is_pinned),
       cmocka_unit_test(test_statistics),        cmocka_unit_test(test_identity_and_limits),
       cmocka_unit_test(test_mix_proportions),   cmocka_unit_test(test_mix_bad_weights),
