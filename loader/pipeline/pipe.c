@@ -274,7 +274,20 @@ static bfdi_slot *find_seq(const bfdi_pipe *p, uint64_t seq) {
 }
 
 /* The slot stage k works on next, or NULL with *why saying what it waits for. */
-static bfdi_slot *claim(bfdi_pipe *p, int k, int *why) {
+/* A free slot for worker w's plan: one it planned last if any, so that
+ * its buffers are still in w's core's cache rather than another's. */
+static bfdi_slot *free_slot(bfdi_pipe *p, const bfdi_worker *w) {
+  bfdi_slot *any = NULL;
+  for (int i = 0; i < p->R; i++) {
+    bfdi_slot *s = &p->slots[i];
+    if (s->in_flight) continue;
+    if (s->owner == w) return s;
+    if (!any) any = s;
+  }
+  return any;
+}
+
+static bfdi_slot *claim(bfdi_pipe *p, const bfdi_worker *w, int k, int *why) {
   uint64_t seq = p->next[k];
   *why = WAIT_IN;
   if (p->err && seq >= p->err_seq) return NULL;
@@ -282,9 +295,8 @@ static bfdi_slot *claim(bfdi_pipe *p, int k, int *why) {
   if (k == S_PLAN) {
     *why = WAIT_OUT;
     if (!room(p, k)) return NULL;
-    for (int i = 0; i < p->R && !s; i++)
-      if (!p->slots[i].in_flight) s = &p->slots[i];
-    if (!s) return NULL;
+    if (!(s = free_slot(p, w))) return NULL;
+    s->owner = w;
     s->in_flight = 1;
     s->seq = seq;
     s->stage = S_PLAN;
@@ -384,7 +396,7 @@ static void *stage_main(void *arg) {
     }
     int why = 0;
     bfdi_slot *s = NULL;
-    while (!p->stop && !(s = claim(p, k, &why))) {
+    while (!p->stop && !(s = claim(p, w, k, &why))) {
       if (w->whole && ready_run(p) > 0) wake(p, S_READY); /* a group held back: hand it over before sleeping */
       double t0 = now();
       pthread_cond_wait(&p->cv[k], &p->mu);

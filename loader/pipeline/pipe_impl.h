@@ -73,6 +73,7 @@ struct bfd_batch {
                        go on the consumer's threads without the ring's lock */
   int handle;       /* the consumer's handle is not released yet (atomic) */
   int given;        /* handed to the consumer and not yet back (under p->mu) */
+  const void *owner; /* the worker that planned it last (under p->mu) */
   /* the step */
   bfdi_cursor c, next_c;
   uint64_t step, next_step;
