@@ -273,7 +273,6 @@ static bfdi_slot *find_seq(const bfdi_pipe *p, uint64_t seq) {
   return NULL;
 }
 
-/* The slot stage k works on next, or NULL with *why saying what it waits for. */
 /* A free slot for worker w's plan: one it planned last if any, so that
  * its buffers are still in w's core's cache rather than another's. */
 static bfdi_slot *free_slot(bfdi_pipe *p, const bfdi_worker *w) {
@@ -287,6 +286,7 @@ static bfdi_slot *free_slot(bfdi_pipe *p, const bfdi_worker *w) {
   return any;
 }
 
+/* The slot stage k works on next, or NULL with *why saying what it waits for. */
 static bfdi_slot *claim(bfdi_pipe *p, const bfdi_worker *w, int k, int *why) {
   uint64_t seq = p->next[k];
   *why = WAIT_IN;
@@ -475,6 +475,7 @@ static bfd_status start(bfdi_pipe *p) {
   p->workers = calloc((size_t)n, sizeof *p->workers);
   if (!p->workers) return bfdi_fail(BFD_ERR_NOMEM, "out of memory");
   for (int k = 0; k < N_STAGES; k++) p->next[k] = p->cons_seq;
+  for (int i = 0; i < p->R; i++) p->slots[i].owner = NULL; /* the workers are new */
   p->plan_c = p->consumed;
   p->plan_step = p->consumed_step;
   p->stop = 0;
