@@ -271,7 +271,8 @@ static int fixed_walk(bfdi_sampler *s, uint32_t epoch, uint64_t m, bfdi_sample_r
   if (k == 0) return 0;
   uint64_t x[BATCH_WALK_STEP];
   bfdi_perm_at_runs(&o->global, at % o->n, b, (uint64_t)w * b, (size_t)k * b, x);
-  for (uint32_t t = 0; t < k * b; t++) s->walk[t] = (bfdi_sample_ref){.sample = x[t], .dataset = 0, .pass = (uint16_t)pass};
+  for (uint32_t t = 0; t < k * b; t++)
+    s->walk[t] = (bfdi_sample_ref){.sample = x[t], .dataset = 0, .pass = (uint16_t)pass};
   s->walk_valid = 1;
   s->walk_epoch = epoch;
   s->walk_m = m;

@@ -699,7 +699,8 @@ static void test_huge(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_fixed_drop_and_pad),  cmocka_unit_test(test_rank_slices), cmocka_unit_test(test_fixed_walk_cache),
+      cmocka_unit_test(test_fixed_drop_and_pad),  cmocka_unit_test(test_rank_slices),
+      cmocka_unit_test(test_fixed_walk_cache),
       cmocka_unit_test(test_length_bucketing),    cmocka_unit_test(test_token_budget),
       cmocka_unit_test(test_mixed_datasets),      cmocka_unit_test(test_exact_resume),
       cmocka_unit_test(test_elastic_resume),      cmocka_unit_test(test_elastic_past_the_end),
