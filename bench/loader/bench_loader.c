@@ -4,10 +4,13 @@
  * batches, each timed on its own). The overlap works when the pipeline runs
  * at (nearly) the slowest stage's rate: the ratio column.
  *
- *   bench_loader [-n BATCHES] [-r ROUNDS] CONFIG...
+ *   bench_loader [-n BATCHES] [-s SECONDS] [-r ROUNDS] CONFIG...
  *
  * Prints one markdown row per config; a config whose data is missing gets a
- * row saying so. Page cache warm: every measured pass follows a warm-up pass
+ * row saying so. Each pass takes at least BATCHES batches (default 100), and
+ * more for a config whose batches are quick: as many as the warm-up pass
+ * says last SECONDS (default 0.5), so that a scheduling hiccup does not
+ * decide a row. Page cache warm: every measured pass follows a warm-up pass
  * over the same batches. Each round measures the stages alone and then the
  * pipeline, back to back, so that both see about the same load on a shared
  * machine; the row is the round with the median ratio (ROUNDS, default 3). */
@@ -102,17 +105,31 @@ static int cmp_ratio(const void *a, const void *b) {
   return (u > v) - (u < v);
 }
 
+/* Batches a pass of at least min_s seconds takes, at the warm-up's rate. */
+#define MAX_BATCHES 1000000u
+
+static uint64_t batches_for(const run *warm, uint64_t n, double min_s) {
+  const double per = (warm->total_s - warm->first_s) / (double)(warm->batches > 1 ? warm->batches - 1 : 1);
+  if (per <= 0.0 || (double)n * per >= min_s) return n;
+  const double want = min_s / per + 1.0;
+  return want > MAX_BATCHES ? MAX_BATCHES : (uint64_t)want;
+}
+
 int main(int argc, char **argv) {
-  uint64_t n = 100;
+  uint64_t min_n = 100;
+  double min_s = 0.5;
   int rounds = 3;
   int c;
-  while ((c = getopt(argc, argv, "n:r:")) != -1) {
-    if (c == 'n') {
-      n = strtoull(optarg, NULL, 10);
+  while ((c = getopt(argc, argv, "n:s:r:")) != -1) {
+    if (c == 'n' && strtoull(optarg, NULL, 10) >= 2) {
+      min_n = strtoull(optarg, NULL, 10);
+    } else if (c == 's' && atof(optarg) >= 0.0) {
+      min_s = atof(optarg);
     } else if (c == 'r' && atoi(optarg) >= 1 && atoi(optarg) <= MAX_ROUNDS) {
       rounds = atoi(optarg);
     } else {
-      fprintf(stderr, "usage: %s [-n BATCHES] [-r ROUNDS (1..%d)] CONFIG...\n", argv[0], MAX_ROUNDS);
+      fprintf(stderr, "usage: %s [-n BATCHES (>= 2)] [-s SECONDS] [-r ROUNDS (1..%d)] CONFIG...\n", argv[0],
+              MAX_ROUNDS);
       return 2;
     }
   }
@@ -125,7 +142,16 @@ int main(int argc, char **argv) {
     const char *cfg = argv[i];
     run warm;
     round rd[MAX_ROUNDS];
+    uint64_t n = min_n;
     int failed = pipelined(cfg, n, &warm);
+    /* a short warm-up pass runs slower than a long one (first touches, a
+     * cold cache): a few passes settle the count, each warming all n */
+    for (int k = 0; k < 3 && !failed; k++) {
+      const uint64_t want = batches_for(&warm, n, min_s);
+      if (want <= n) break;
+      n = want;
+      failed = pipelined(cfg, n, &warm);
+    }
     for (int k = 0; k < rounds && !failed; k++) {
       round *o = &rd[k];
       failed = serial(cfg, n, o->stage_s) || pipelined(cfg, n, &o->r);

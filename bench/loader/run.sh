@@ -4,14 +4,17 @@
 # slowest stage measured alone on the same batches. Writes the table to
 # stdout and to bench/loader/results.md. See bench/loader/README.md.
 #
-# env: BUILD (default build), BATCHES (default 100: batches per measurement),
-#      ROUNDS (default 3: alone + pipelined rounds; the row is the median one).
+# env: BUILD (default build), BATCHES (default 100: batches per measurement
+#      at least), MIN_SECONDS (default 0.5: a config with quicker batches takes as
+#      many as last that long), ROUNDS (default 3: alone + pipelined rounds;
+#      the row is the median one).
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build}
 BATCHES=${BATCHES:-100}
 ROUNDS=${ROUNDS:-3}
+MIN_SECONDS=${MIN_SECONDS:-0.5}
 BIN=$BUILD/bench/bench_loader
 RESULTS=bench/loader/results.md
 
@@ -32,8 +35,8 @@ if [[ $# -gt 0 ]]; then CONFIGS=("$@"); else CONFIGS=(configs/*.yaml); fi
   echo "# bench/loader results"
   echo
   echo "$(date -u +%Y-%m-%d), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) CPUs," \
-    "$(free -g | awk '/Mem:/ {print $2}') GiB; $BATCHES batches per run, median of $ROUNDS rounds, page cache warm;" \
+    "$(free -g | awk '/Mem:/ {print $2}') GiB; at least $BATCHES batches and ${MIN_SECONDS} s per run, median of $ROUNDS rounds, page cache warm;" \
     "load average $(cut -d' ' -f1-3 /proc/loadavg) at the start"
   echo
-  "$BIN" -n "$BATCHES" -r "$ROUNDS" "${CONFIGS[@]}"
+  "$BIN" -n "$BATCHES" -s "$MIN_SECONDS" -r "$ROUNDS" "${CONFIGS[@]}"
 } | tee "$RESULTS"
