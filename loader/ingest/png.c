@@ -70,6 +70,13 @@ static bfd_status decode(png_job *j, png_ctx *c) {
                      "re-export it", j->path, c->msg);
   png_init_io(j->png, j->fp);
   png_set_sig_bytes(j->png, 8);
+  /* The ancillary chunks the pixels do not need are skipped unread: libpng
+   * allocates such a chunk's declared length before reading it, and only
+   * warns when the length is over its limit (a damaged sPLT asked for
+   * 1.2 GB). tRNS stays: the palette expansion turns it into alpha. */
+  static const png_byte skip[] = "bKGD\0cHRM\0eXIf\0gAMA\0hIST\0iCCP\0iTXt\0oFFs\0pCAL\0pHYs\0"
+                                 "sBIT\0sCAL\0sPLT\0sRGB\0tEXt\0tIME\0zTXt";
+  png_set_keep_unknown_chunks(j->png, PNG_HANDLE_CHUNK_NEVER, skip, (int)(sizeof skip / 5));
   png_read_info(j->png, j->info);
   png_uint_32 w = 0, h = 0;
   int depth = 0, color = 0, interlace = 0;

@@ -588,6 +588,60 @@ static void t_png_rgba(void **state) {
   png_roundtrip("ga8.png", 9, 4, PNG_COLOR_TYPE_GA, 2, 8, 25);
 }
 
+/* Ancillary chunks the pixels do not need are skipped unread; tRNS is
+ * kept (a palette with transparency expands to RGBA). A damaged sPLT that
+ * declares 1.2 GB is an error naming the file; that nothing of its length is
+ * allocated, the fuzz harness checks under its malloc limit when it replays
+ * the same bytes (tests/fuzz/regress/png/oom-1gib-splt-chunk). */
+static void t_png_ancillary_chunks(void **state) {
+  (void)state;
+  enum { W = 5, H = 4 };
+  png_color pal[3] = {{1, 2, 3}, {4, 5, 6}, {7, 8, 9}};
+  png_byte alpha[3] = {0, 128, 255};
+  uint8_t idx[W * H];
+  for (int i = 0; i < W * H; i++) idx[i] = (uint8_t)(i % 3);
+  char p[512];
+  FILE *f = fopen(tpath(p, sizeof p, "trns.png"), "wb");
+  assert_non_null(f);
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+  png_infop info = png_create_info_struct(png);
+  assert_non_null(info);
+  if (setjmp(png_jmpbuf(png))) fail_msg("libpng failed writing %s", p);
+  png_init_io(png, f);
+  png_set_IHDR(png, info, W, H, 8, PNG_COLOR_TYPE_PALETTE, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
+               PNG_FILTER_TYPE_DEFAULT);
+  png_set_PLTE(png, info, pal, 3);
+  png_set_tRNS(png, info, alpha, 3, NULL);
+  png_text text = {.compression = PNG_TEXT_COMPRESSION_NONE, .key = "Comment", .text = "kept out of the pixels"};
+  png_set_text(png, info, &text, 1);
+  png_set_gAMA(png, info, 0.5);
+  png_write_info(png, info);
+  for (int y = 0; y < H; y++) png_write_row(png, idx + y * W);
+  png_write_end(png, NULL);
+  png_destroy_write_struct(&png, &info);
+  assert_int_equal(fclose(f), 0);
+  bfdi_image im;
+  assert_int_equal(bfdi_png_read(p, &im), BFD_OK);
+  expect_shape(&im, BFD_DTYPE_UINT8, 3, 4, H, W, 0);
+  const uint8_t *d = im.data;
+  for (int i = 0; i < W * H; i++) {
+    assert_int_equal(d[i], pal[i % 3].red);
+    assert_int_equal(d[3 * W * H + i], alpha[i % 3]);
+  }
+  bfdi_image_free(&im);
+
+  static const uint8_t splt[] = {0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48,
+                                 0x44, 0x52, 0x00, 0x00, 0x00, 0x07, 0x00, 0x00, 0x00, 0x03, 0x02, 0x03, 0x00, 0x00,
+                                 0x00, 0xf4, 0xf4, 0x00, 0x1e, 0x4b, 0x00, 0x00, 0x0c, 0x73, 0x50, 0x4c, 0x54, 0x45,
+                                 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x0a, 0x07, 0x08, 0x4e, 0x00};
+  f = fopen(tpath(p, sizeof p, "splt.png"), "wb");
+  assert_non_null(f);
+  assert_int_equal(fwrite(splt, 1, sizeof splt, f), sizeof splt);
+  assert_int_equal(fclose(f), 0);
+  expect_error(bfdi_png_read(p, &im), BFD_ERR_FORMAT, "splt.png", "cannot decode the PNG");
+  expect_empty(&im);
+}
+
 static void t_png_palette_and_low_bit_gray(void **state) {
   (void)state;
   enum { W = 6, H = 3 };
@@ -907,7 +961,7 @@ int main(void) {
       cmocka_unit_test(t_png_gray16),
       cmocka_unit_test(t_png_rgb8),
       cmocka_unit_test(t_png_rgba),
-      cmocka_unit_test(t_png_palette_and_low_bit_gray),
+      cmocka_unit_test(t_png_palette_and_low_bit_gray), cmocka_unit_test(t_png_ancillary_chunks),
       cmocka_unit_test(t_png_errors),
       cmocka_unit_test(t_nifti_3d_u16),
       cmocka_unit_test(t_nifti_4d_f32),
