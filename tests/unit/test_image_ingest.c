@@ -508,8 +508,9 @@ static void t_tiff_err_truncated(void **state) {
 
 /* ---- PNG ---- */
 
+/* extra, when given, adds chunks to the header before it is written. */
 static void write_png(const char *path, uint32_t w, uint32_t h, int color, int depth, const uint8_t *rows_data,
-                      const png_color *palette, int npal) {
+                      const png_color *palette, int npal, void (*extra)(png_structp, png_infop)) {
   FILE *f = fopen(path, "wb");
   assert_non_null(f);
   png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
@@ -521,6 +522,7 @@ static void write_png(const char *path, uint32_t w, uint32_t h, int color, int d
   png_set_IHDR(png, info, w, h, depth, color, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
                PNG_FILTER_TYPE_DEFAULT);
   if (palette) png_set_PLTE(png, info, palette, npal);
+  if (extra) extra(png, info);
   png_write_info(png, info);
   const uint16_t one = 1;
   /* The test data is in host order; PNG stores 16-bit big-endian. */
@@ -555,7 +557,7 @@ static void png_roundtrip(const char *name, uint32_t w, uint32_t h, int color, i
   }
   uint8_t *rows = interleave(planes, w, h, ch, esz);
   char p[512];
-  write_png(tpath(p, sizeof p, name), w, h, color, depth, rows, NULL, 0);
+  write_png(tpath(p, sizeof p, name), w, h, color, depth, rows, NULL, 0, NULL);
   bfdi_image im;
   assert_int_equal(bfdi_png_read(p, &im), BFD_OK);
   expect_shape(&im, depth == 16 ? BFD_DTYPE_UINT16 : BFD_DTYPE_UINT8, 3, (uint64_t)ch, h, w, 0);
@@ -593,40 +595,30 @@ static void t_png_rgba(void **state) {
  * declares 1.2 GB is an error naming the file; that nothing of its length is
  * allocated, the fuzz harness checks under its malloc limit when it replays
  * the same bytes (tests/fuzz/regress/png/oom-1gib-splt-chunk). */
+static const png_byte TRNS_ALPHA[3] = {0, 128, 255};
+
+static void trns_and_ancillary(png_structp png, png_infop info) {
+  png_set_tRNS(png, info, TRNS_ALPHA, 3, NULL);
+  png_text text = {.compression = PNG_TEXT_COMPRESSION_NONE, .key = "Comment", .text = "kept out of the pixels"};
+  png_set_text(png, info, &text, 1);
+  png_set_gAMA(png, info, 0.5);
+}
+
 static void t_png_ancillary_chunks(void **state) {
   (void)state;
   enum { W = 5, H = 4 };
   png_color pal[3] = {{1, 2, 3}, {4, 5, 6}, {7, 8, 9}};
-  png_byte alpha[3] = {0, 128, 255};
   uint8_t idx[W * H];
   for (int i = 0; i < W * H; i++) idx[i] = (uint8_t)(i % 3);
   char p[512];
-  FILE *f = fopen(tpath(p, sizeof p, "trns.png"), "wb");
-  assert_non_null(f);
-  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-  png_infop info = png_create_info_struct(png);
-  assert_non_null(info);
-  if (setjmp(png_jmpbuf(png))) fail_msg("libpng failed writing %s", p);
-  png_init_io(png, f);
-  png_set_IHDR(png, info, W, H, 8, PNG_COLOR_TYPE_PALETTE, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
-               PNG_FILTER_TYPE_DEFAULT);
-  png_set_PLTE(png, info, pal, 3);
-  png_set_tRNS(png, info, alpha, 3, NULL);
-  png_text text = {.compression = PNG_TEXT_COMPRESSION_NONE, .key = "Comment", .text = "kept out of the pixels"};
-  png_set_text(png, info, &text, 1);
-  png_set_gAMA(png, info, 0.5);
-  png_write_info(png, info);
-  for (int y = 0; y < H; y++) png_write_row(png, idx + y * W);
-  png_write_end(png, NULL);
-  png_destroy_write_struct(&png, &info);
-  assert_int_equal(fclose(f), 0);
+  write_png(tpath(p, sizeof p, "trns.png"), W, H, PNG_COLOR_TYPE_PALETTE, 8, idx, pal, 3, trns_and_ancillary);
   bfdi_image im;
   assert_int_equal(bfdi_png_read(p, &im), BFD_OK);
   expect_shape(&im, BFD_DTYPE_UINT8, 3, 4, H, W, 0);
   const uint8_t *d = im.data;
   for (int i = 0; i < W * H; i++) {
     assert_int_equal(d[i], pal[i % 3].red);
-    assert_int_equal(d[3 * W * H + i], alpha[i % 3]);
+    assert_int_equal(d[3 * W * H + i], TRNS_ALPHA[i % 3]);
   }
   bfdi_image_free(&im);
 
@@ -634,10 +626,7 @@ static void t_png_ancillary_chunks(void **state) {
                                  0x44, 0x52, 0x00, 0x00, 0x00, 0x07, 0x00, 0x00, 0x00, 0x03, 0x02, 0x03, 0x00, 0x00,
                                  0x00, 0xf4, 0xf4, 0x00, 0x1e, 0x4b, 0x00, 0x00, 0x0c, 0x73, 0x50, 0x4c, 0x54, 0x45,
                                  0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x0a, 0x07, 0x08, 0x4e, 0x00};
-  f = fopen(tpath(p, sizeof p, "splt.png"), "wb");
-  assert_non_null(f);
-  assert_int_equal(fwrite(splt, 1, sizeof splt, f), sizeof splt);
-  assert_int_equal(fclose(f), 0);
+  write_file(tpath(p, sizeof p, "splt.png"), splt, sizeof splt);
   expect_error(bfdi_png_read(p, &im), BFD_ERR_FORMAT, "splt.png", "cannot decode the PNG");
   expect_empty(&im);
 }
@@ -649,7 +638,7 @@ static void t_png_palette_and_low_bit_gray(void **state) {
   uint8_t idx[W * H];
   for (int i = 0; i < W * H; i++) idx[i] = (uint8_t)(i % 4);
   char p[512];
-  write_png(tpath(p, sizeof p, "pal.png"), W, H, PNG_COLOR_TYPE_PALETTE, 8, idx, pal, 4);
+  write_png(tpath(p, sizeof p, "pal.png"), W, H, PNG_COLOR_TYPE_PALETTE, 8, idx, pal, 4, NULL);
   bfdi_image im;
   assert_int_equal(bfdi_png_read(p, &im), BFD_OK);
   expect_shape(&im, BFD_DTYPE_UINT8, 3, 3, H, W, 0);
@@ -666,7 +655,7 @@ static void t_png_palette_and_low_bit_gray(void **state) {
   uint8_t packed[H][W / 2];
   for (int y = 0; y < H; y++)
     for (int x = 0; x < W / 2; x++) packed[y][x] = (uint8_t)(((y * W + 2 * x) % 16) << 4 | ((y * W + 2 * x + 1) % 16));
-  write_png(tpath(p, sizeof p, "gray4.png"), W, H, PNG_COLOR_TYPE_GRAY, 4, &packed[0][0], NULL, 0);
+  write_png(tpath(p, sizeof p, "gray4.png"), W, H, PNG_COLOR_TYPE_GRAY, 4, &packed[0][0], NULL, 0, NULL);
   assert_int_equal(bfdi_png_read(p, &im), BFD_OK);
   expect_shape(&im, BFD_DTYPE_UINT8, 3, 1, H, W, 0);
   d = im.data;
@@ -681,7 +670,7 @@ static void t_png_errors(void **state) {
   assert_non_null(rows);
   fill_bytes(rows, W * H * 3, 30);
   char p[512];
-  write_png(tpath(p, sizeof p, "trunc.png"), W, H, PNG_COLOR_TYPE_RGB, 8, rows, NULL, 0);
+  write_png(tpath(p, sizeof p, "trunc.png"), W, H, PNG_COLOR_TYPE_RGB, 8, rows, NULL, 0, NULL);
   free(rows);
   struct stat st;
   assert_int_equal(stat(p, &st), 0);
