@@ -228,21 +228,32 @@ static bfd_status cut_tokens(bfdi_sampler *s) {
   return BFD_OK;
 }
 
+/* The order whose positions can be walked side by side: the one dataset's,
+ * when it is a single global shuffle (no mix, no shard windows); else NULL. */
+static bfdi_order *walkable(bfdi_sampler *s) {
+  bfdi_order *o = &s->orders[0];
+  return s->n_ds == 1 && o->shuffle && o->window == 0 ? o : NULL;
+}
+
+/* The samples of n walked positions of dataset 0's pass `pass`. */
+static void walked_refs(const uint64_t *x, uint32_t n, uint64_t pass, bfdi_sample_ref *out) {
+  for (uint32_t t = 0; t < n; t++) out[t] = (bfdi_sample_ref){.sample = x[t], .dataset = 0, .pass = (uint16_t)pass};
+}
+
 /* Positions [pos, pos + b) of one dataset's global order within one pass,
  * their walks side by side (bfdi_perm_at_range); 0 when the batch is not
  * that simple (mixed datasets, shard windows, padding, a pass boundary) and
  * needs position() for each sample. */
 static int batch_walk(bfdi_sampler *s, uint32_t epoch, uint64_t pos, uint32_t b, bfdi_sample_ref *out) {
-  bfdi_order *o = &s->orders[0];
-  if (s->n_ds != 1 || !o->shuffle || o->window != 0 || pos + b > s->n_epoch) return 0;
+  bfdi_order *o = walkable(s);
+  if (!o || pos + b > s->n_epoch) return 0;
   uint64_t at = (uint64_t)epoch * s->n_epoch + pos, pass = at / o->n;
   if (pass != (at + b - 1) / o->n || pass != o->epoch) return 0;
   uint64_t x[BATCH_WALK_STEP];
   for (uint32_t t0 = 0; t0 < b; t0 += BATCH_WALK_STEP) {
     uint32_t k = b - t0 < BATCH_WALK_STEP ? b - t0 : BATCH_WALK_STEP;
     bfdi_perm_at_range(&o->global, at % o->n + t0, k, x);
-    for (uint32_t t = 0; t < k; t++)
-      out[t0 + t] = (bfdi_sample_ref){.sample = x[t], .dataset = 0, .pass = (uint16_t)pass};
+    walked_refs(x, k, pass, out + t0);
   }
   return 1;
 }
@@ -259,8 +270,8 @@ static int fixed_walk(bfdi_sampler *s, uint32_t epoch, uint64_t m, bfdi_sample_r
     memcpy(out, s->walk + (m - s->walk_m) / w * b, b * sizeof *out);
     return 1;
   }
-  bfdi_order *o = &s->orders[0];
-  if (s->n_ds != 1 || !o->shuffle || o->window != 0 || b > BATCH_WALK_STEP) return 0;
+  bfdi_order *o = walkable(s);
+  if (!o || b > BATCH_WALK_STEP) return 0;
   const uint64_t at = (uint64_t)epoch * s->n_epoch + m * b, pass = at / o->n;
   if (pass != o->epoch) return 0;
   uint32_t k = 0;
@@ -271,8 +282,7 @@ static int fixed_walk(bfdi_sampler *s, uint32_t epoch, uint64_t m, bfdi_sample_r
   if (k == 0) return 0;
   uint64_t x[BATCH_WALK_STEP];
   bfdi_perm_at_runs(&o->global, at % o->n, b, (uint64_t)w * b, (size_t)k * b, x);
-  for (uint32_t t = 0; t < k * b; t++)
-    s->walk[t] = (bfdi_sample_ref){.sample = x[t], .dataset = 0, .pass = (uint16_t)pass};
+  walked_refs(x, k * b, pass, s->walk);
   s->walk_valid = 1;
   s->walk_epoch = epoch;
   s->walk_m = m;
