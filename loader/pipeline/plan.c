@@ -13,10 +13,16 @@
 #include "pipeline/dist.h"
 #include "pipeline/pipe_impl.h"
 
+/* Room for n more reads in the slot. */
+static bfd_status rd_room(const bfdi_pipe *p, const bfdi_slot *s, size_t n) {
+  if (s->n_rd + n > p->cap_rd)
+    return bfdi_fail(BFD_ERR_INTERNAL, "batch of %u rows needs more than %zu reads", s->n, p->cap_rd);
+  return BFD_OK;
+}
+
 static bfd_status add_rd(bfdi_pipe *p, bfdi_slot *s, const bfdi_src_loc *loc, uint32_t row, bfdi_part part,
                          uint64_t lo, uint64_t hi, int64_t cand, int buf, uint64_t dst, uint64_t cap) {
-  if (s->n_rd >= p->cap_rd)
-    return bfdi_fail(BFD_ERR_INTERNAL, "batch of %u rows needs more than %zu reads", s->n, p->cap_rd);
+  BFD_TRY(rd_room(p, s, 1));
   s->rd[s->n_rd++] = (bfdi_rd){.shard = loc->shard, .record = loc->record, .lo = lo, .hi = hi, .len = loc->len,
                                .cand = cand, .ns = -1, .ds_rec = loc->ds_record, .dst = dst, .cap = cap,
                                .row = row, .part = (uint8_t)part, .buf = (uint8_t)buf};
@@ -70,8 +76,7 @@ static bfd_status seq_row(bfdi_pipe *p, bfdi_slot *s, uint32_t b, uint32_t d, co
    * first candidate is the row's window if it is chosen, so it is read
    * into the batch input; the others go to the raw buffer, the first pending
    * read holding where. */
-  if (s->n_rd + (size_t)p->attempts > p->cap_rd)
-    return bfdi_fail(BFD_ERR_INTERNAL, "batch of %u rows needs more than %zu reads", s->n, p->cap_rd);
+  BFD_TRY(rd_room(p, s, (size_t)p->attempts));
   const uint64_t room = cand_room(sp, len);
   if (sp->shift == 0) {
     BFD_TRY(add_rd(p, s, loc, b, BFDI_PART_DATA, 0, 0, 0, BUF_IN, s->in_used, 0));
@@ -97,7 +102,7 @@ void bfdi_plan_later(const bfdi_pipe *p, bfdi_slot *s, uint32_t b) {
   const bfd_rng_key key = bfd_seq_key(p->job.seed, s->c.epoch, s->key[b], 0);
   const bfdk_seq_regions rg = bfdi_source_regions(p->src, first->ds);
   const uint64_t total = bfd_seq_record_windows(sp, &rg, first->ds_rec, len);
-  const uint64_t raw = first[1].dst;
+  const uint64_t raw = first[1].dst, room = cand_room(sp, len);
   int64_t starts[8];
   for (int32_t a = 1; a < p->attempts; a++) {
     if (a % 8 == 1) bfdk_seq_redraw_starts_cpu(sp, &rg, first->ds_rec, len, key, total, a, p->attempts - a, starts);
@@ -105,7 +110,7 @@ void bfdi_plan_later(const bfdi_pipe *p, bfdi_slot *s, uint32_t b) {
     *rd = *first;
     rd->ns = -1;
     rd->buf = BUF_RAW;
-    rd->dst = raw + (uint64_t)(a - 1) * cand_room(sp, len);
+    rd->dst = raw + (uint64_t)(a - 1) * room;
     draw_cand(sp, rd, starts[(a - 1) % 8]);
   }
 }
