@@ -113,6 +113,12 @@ static bfd_status plan_read(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s, size_t j
   return BFD_OK;
 }
 
+/* Read j is a row's first candidate whose later ones are not drawn yet
+ * (they follow it, marked pending). */
+static int later_pending(const bfdi_slot *s, size_t j) {
+  return j + 1 < s->n_rd && s->rd[j + 1].pending;
+}
+
 /* A window read in place that is not a whole record: the decode stage
  * leaves it alone, so a row whose first candidate is one reads its later
  * ones only if the first is rejected. */
@@ -183,7 +189,7 @@ bfd_status bfdi_stage_read(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s) {
     BFD_TRY(plan_read(p, w, s, j, &stage));
     /* a first candidate that is not read in place (its CRC checked, or
      * staged): the row's later ones are read with it */
-    if (j + 1 < s->n_rd && s->rd[j + 1].pending && !in_place(&s->plans[j])) bfdi_plan_later(p, s, rd->row);
+    if (later_pending(s, j) && !in_place(&s->plans[j])) bfdi_plan_later(p, s, rd->row);
     BFD_TRY(queue_read(p, w, s, j, &m, &bytes));
   }
   BFD_TRY(run_queue(w, s, m));
@@ -192,7 +198,7 @@ bfd_status bfdi_stage_read(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s) {
     m = 0;
     for (uint32_t b = 0; b < s->n; b++) {
       const size_t j = s->first_rd[b];
-      if (j + 1 >= s->n_rd || !s->rd[j + 1].pending) continue;
+      if (!later_pending(s, j)) continue;
       int64_t span;
       const int64_t c = bfdi_seq_cand_n(p, s, &s->rd[j], &span);
       if (bfd_seq_n_ok(&p->job.seq.params, c, span)) continue;
