@@ -38,13 +38,15 @@ static int dtype_of(int datatype, bfd_dtype *out) {
 static uint16_t swap16(uint16_t v) { return (uint16_t)(v << 8 | v >> 8); }
 static uint32_t swap32(uint32_t v) { return v << 24 | (v << 8 & 0xff0000u) | (v >> 8 & 0xff00u) | v >> 24; }
 
+_Static_assert(sizeof(nifti_1_header) == 348, "a NIfTI-1 header is 348 bytes");
+
 /* niftiio prints to stderr, whatever its debug level, when it meets a header
  * whose size and dim[0] fit neither byte order, or whose datatype (for its
  * kind of file) or dim[1] is invalid, and it parses the ASCII NIfTI variant.
- * The library must not print, so the raw header is checked here first: a
+ * The library must not print, so the raw header is read and checked here: a
  * single-file NIfTI-1 header ("n+1") of a datatype biofeed reads, which
- * niftiio accepts silently. */
-static bfd_status precheck(const char *path, bfd_dtype *dt) {
+ * niftiio converts silently. It comes back in *hdr, as stored. */
+static bfd_status read_header(const char *path, bfd_dtype *dt, nifti_1_header *hdr) {
   uint8_t h[348];
   znzFile f = znzopen(path, "rb", nifti_is_gzfile(path));
   if (znz_isnull(f))
@@ -83,6 +85,7 @@ static bfd_status precheck(const char *path, bfd_dtype *dt) {
   if ((int16_t)dim1 < 1)
     return bfdi_fail(BFD_ERR_FORMAT, "%s: NIfTI dim[1] is %d, not at least 1; the header is corrupt, re-export it",
                      path, (int16_t)dim1);
+  memcpy(hdr, h, sizeof h);
   return BFD_OK;
 }
 
@@ -162,10 +165,14 @@ bfd_status bfdi_nifti_read(const char *path, bfdi_image *out) {
   uint64_t file_size = 0;
   BFD_TRY(bfdi_image_check_file(path, "NIfTI", &file_size));
   pthread_once(&quiet_once, quiet_nifti);
-  bfd_dtype dt = BFD_DTYPE_UINT8; /* set by precheck on success */
-  BFD_TRY(precheck(path, &dt));
+  bfd_dtype dt = BFD_DTYPE_UINT8; /* set by read_header on success */
+  nifti_1_header hdr;
+  BFD_TRY(read_header(path, &dt, &hdr));
 
-  nifti_image *nim = nifti_image_read(path, 0);
+  /* from the header already read, not nifti_image_read: that reads the
+   * extensions too (never used here), and a short read of one makes znzlib
+   * print */
+  nifti_image *nim = nifti_convert_nhdr2nim(hdr, path);
   if (!nim)
     return bfdi_fail(BFD_ERR_FORMAT, "%s: not a readable NIfTI-1 file (bad or truncated header); check that it is "
                      "a .nii or .nii.gz NIfTI-1 image", path);

@@ -748,6 +748,54 @@ static void t_nifti_2d_and_types(void **state) {
   nifti_roundtrip("i32.nii.gz", 3, 4, 5, 1, DT_INT32, BFD_DTYPE_INT32);
 }
 
+/* The header is converted from the bytes read once, not by
+ * nifti_image_read: a byte-swapped (big-endian) file still reads in host
+ * order, and an extension between header and voxels is skipped unread. */
+static void t_nifti_swapped_and_extension(void **state) {
+  (void)state;
+  enum { NX = 5, NY = 4, NZ = 3, NV = NX * NY * NZ };
+  uint16_t v[NV];
+  fill_bytes(v, sizeof v, 77);
+  char p[512];
+  write_nifti(tpath(p, sizeof p, "le.nii"), NX, NY, NZ, 1, DT_UINT16, v, sizeof v);
+  size_t n;
+  uint8_t *le = tu_read(p, &n);
+  assert_non_null(le);
+  assert_int_equal(n, 352 + sizeof v);
+
+  uint8_t *be = malloc(n);
+  assert_non_null(be);
+  memcpy(be, le, n);
+  swap_nifti_header((nifti_1_header *)be, 1);
+  nifti_swap_2bytes(NV, be + 352);
+  write_file(tpath(p, sizeof p, "be.nii"), be, n);
+  bfdi_image im;
+  assert_int_equal(bfdi_nifti_read(p, &im), BFD_OK);
+  expect_shape(&im, BFD_DTYPE_UINT16, 4, 1, NZ, NY, NX);
+  assert_memory_equal(im.data, v, sizeof v);
+  bfdi_image_free(&im);
+
+  /* one 16-byte comment extension, the voxels 16 bytes later */
+  uint8_t *ext = malloc(n + 16);
+  assert_non_null(ext);
+  memcpy(ext, le, 348);
+  nifti_1_header h;
+  memcpy(&h, ext, sizeof h);
+  h.vox_offset = 368.0f;
+  memcpy(ext, &h, sizeof h);
+  static const uint8_t extension[20] = {1, 0, 0, 0, 16, 0, 0, 0, 6, 0, 0, 0, 'n', 'o', 't', 'e', 0, 0, 0, 0};
+  memcpy(ext + 348, extension, sizeof extension);
+  memcpy(ext + 368, le + 352, sizeof v);
+  write_file(tpath(p, sizeof p, "ext.nii"), ext, n + 16);
+  assert_int_equal(bfdi_nifti_read(p, &im), BFD_OK);
+  expect_shape(&im, BFD_DTYPE_UINT16, 4, 1, NZ, NY, NX);
+  assert_memory_equal(im.data, v, sizeof v);
+  bfdi_image_free(&im);
+  free(ext);
+  free(be);
+  free(le);
+}
+
 static void t_nifti_errors(void **state) {
   (void)state;
   char p[512];
@@ -955,7 +1003,7 @@ int main(void) {
       cmocka_unit_test(t_nifti_3d_u16),
       cmocka_unit_test(t_nifti_4d_f32),
       cmocka_unit_test(t_nifti_2d_and_types),
-      cmocka_unit_test(t_nifti_errors),
+      cmocka_unit_test(t_nifti_swapped_and_extension), cmocka_unit_test(t_nifti_errors),
       cmocka_unit_test(t_h5_axis0_contiguous_u8),
       cmocka_unit_test(t_h5_axis1_chunked_f32),
       cmocka_unit_test(t_h5_rank5_u16),
