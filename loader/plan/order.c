@@ -28,6 +28,10 @@ bfd_status bfdi_order_init(bfdi_order *o, const uint64_t *counts, size_t n_shard
   o->seed_global = bfdi_perm_subseed(seed, TAG_GLOBAL);
   o->seed_shards = bfdi_perm_subseed(seed, TAG_SHARDS);
   o->seed_windows = bfdi_perm_subseed(seed, TAG_WINDOWS);
+  const size_t table = o->shuffle && o->window == 0 ? bfdi_perm_table_len(n) : 0;
+  if (table && !(o->rounds = malloc(table * sizeof *o->rounds)))
+    return bfdi_fail(BFD_ERR_NOMEM, "sample order: out of memory for its round tables (%zu bytes)",
+                     table * sizeof *o->rounds);
   if (o->window > 0) {
     o->off = malloc((n_shards + 1) * sizeof *o->off);
     o->pi = malloc(n_shards * sizeof *o->pi);
@@ -48,7 +52,11 @@ bfd_status bfdi_order_epoch(bfdi_order *o, uint32_t epoch) {
                      BFDI_PERM_MAX_EPOCH + 1);
   o->epoch = epoch;
   if (!o->shuffle) return bfdi_perm_identity(&o->global, o->n);
-  if (o->window == 0) return bfdi_perm_init(&o->global, o->n, o->seed_global, epoch);
+  if (o->window == 0) {
+    BFD_TRY(bfdi_perm_init(&o->global, o->n, o->seed_global, epoch));
+    if (o->rounds) bfdi_perm_tabulate(&o->global, o->rounds);
+    return BFD_OK;
+  }
   bfdi_perm ps = bfdi_perm_make(o->n_shards, o->seed_shards, epoch, 0);
   o->cum[0] = 0;
   for (size_t k = 0; k < o->n_shards; k++) {
@@ -88,5 +96,6 @@ void bfdi_order_free(bfdi_order *o) {
   free(o->off);
   free(o->pi);
   free(o->cum);
+  free(o->rounds);
   *o = (bfdi_order){0};
 }

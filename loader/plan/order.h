@@ -19,8 +19,9 @@
  *                     global order again, up to the choice of permutation.
  *
  * Memory: three words per shard (manifest offsets, the shard permutation and
- * its running sample counts), nothing per sample; bfdi_order_at is O(log S)
- * plus one permutation evaluation. An order is immutable between
+ * its running sample counts), nothing per sample; a global order of at most
+ * 4^12 samples also keeps its round tables (at most 128 KiB). bfdi_order_at
+ * is O(log S) plus one permutation evaluation. An order is immutable between
  * bfdi_order_epoch calls, so readers may share it. */
 #ifndef BFD_PLAN_ORDER_H
 #define BFD_PLAN_ORDER_H
@@ -42,6 +43,7 @@ typedef struct bfdi_order {
   uint64_t seed_global, seed_shards, seed_windows;
   uint32_t epoch;
   bfdi_perm global;  /* shuffle on, window 0 */
+  uint32_t *rounds;  /* global's round tables (bfdi_perm_tabulate), or NULL: n too large */
   uint64_t *off;     /* [n_shards + 1] first sample of each shard, manifest order */
   uint64_t *pi;      /* [n_shards] window > 0: shard at each shuffled position */
   uint64_t *cum;     /* [n_shards + 1] window > 0: samples before each shuffled position */
@@ -52,7 +54,8 @@ typedef struct bfdi_order {
 bfd_status bfdi_order_init(bfdi_order *o, const uint64_t *counts, size_t n_shards, uint32_t window, int shuffle,
                            uint64_t seed);
 
-/* Switches to epoch `epoch` (< 2^16): O(S) work, no allocation. */
+/* Switches to epoch `epoch` (< 2^16): O(S) work, or O(table) for a global
+ * order with round tables; no allocation. */
 bfd_status bfdi_order_epoch(bfdi_order *o, uint32_t epoch);
 
 /* Position i (< n) of the current epoch -> sample. UINT64_MAX when i >= n. */

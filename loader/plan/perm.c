@@ -9,13 +9,20 @@
 /* Eight rounds: three already make a pseudorandom permutation from a good
  * round function (Luby-Rackoff); the rest buy margin on tiny domains, where
  * a few rounds leave visible structure. Cost: one Philox call per round and
- * walk step, about 0.3 us per position at n = 10^10 on one x86 core. */
+ * walk step, about 0.3 us per position at n = 10^10 on one x86 core. An
+ * order of up to 4^12 samples can look its rounds up in tables instead
+ * (bfdi_perm_tabulate): eight lookups a step, about three times quicker
+ * batched and six alone (built in 2 ms at 4^12, 11 us at 4^7). */
 #define ROUNDS 8u
 
+static uint32_t half_bits_of(uint64_t n) {
+  uint32_t h = 1;
+  while (h < 24 && (UINT64_C(1) << (2 * h)) < n) h++;
+  return h;
+}
+
 bfdi_perm bfdi_perm_make(uint64_t n, uint64_t seed, uint32_t epoch, uint64_t stream) {
-  bfdi_perm p = {n, seed, stream, epoch, 1};
-  while (p.half_bits < 24 && (UINT64_C(1) << (2 * p.half_bits)) < n) p.half_bits++;
-  return p;
+  return (bfdi_perm){n, seed, stream, epoch, half_bits_of(n), NULL};
 }
 
 static bfd_status check(uint64_t n, uint32_t epoch, uint64_t stream) {
@@ -43,7 +50,7 @@ bfd_status bfdi_perm_init(bfdi_perm *p, uint64_t n, uint64_t seed, uint32_t epoc
 
 bfd_status bfdi_perm_identity(bfdi_perm *p, uint64_t n) {
   BFD_TRY(check(n, 0, 0));
-  *p = (bfdi_perm){n, 0, 0, 0, 0};
+  *p = (bfdi_perm){n, 0, 0, 0, 0, NULL};
   return BFD_OK;
 }
 
@@ -53,14 +60,28 @@ static bfd_rng_key round_key(const bfdi_perm *p, uint32_t round) {
 }
 
 static uint32_t round_fn(const bfdi_perm *p, uint32_t round, uint32_t half) {
-  return bfd_rng4(round_key(p, round), half).v[0];
+  if (p->rounds) return p->rounds[round << p->half_bits | half];
+  return bfd_rng4(round_key(p, round), half).v[0] & ((UINT32_C(1) << p->half_bits) - 1);
+}
+
+size_t bfdi_perm_table_len(uint64_t n) {
+  const uint32_t h = half_bits_of(n);
+  return h <= BFDI_PERM_TABLE_BITS ? (size_t)ROUNDS << h : 0;
+}
+
+void bfdi_perm_tabulate(bfdi_perm *p, uint32_t *table) {
+  if (p->half_bits == 0 || p->half_bits > BFDI_PERM_TABLE_BITS) return;
+  p->rounds = NULL;
+  for (uint32_t j = 0; j < ROUNDS; j++)
+    for (uint32_t v = 0; v < (UINT32_C(1) << p->half_bits); v++) table[j << p->half_bits | v] = round_fn(p, j, v);
+  p->rounds = table;
 }
 
 static uint64_t forward(const bfdi_perm *p, uint64_t x) {
   uint32_t h = p->half_bits, mask = (UINT32_C(1) << h) - 1;
   uint32_t l = (uint32_t)(x >> h), r = (uint32_t)x & mask;
   for (uint32_t j = 0; j < ROUNDS; j++) {
-    uint32_t t = l ^ (round_fn(p, j, r) & mask);
+    uint32_t t = l ^ round_fn(p, j, r);
     l = r;
     r = t;
   }
@@ -71,7 +92,7 @@ static uint64_t backward(const bfdi_perm *p, uint64_t x) {
   uint32_t h = p->half_bits, mask = (UINT32_C(1) << h) - 1;
   uint32_t l = (uint32_t)(x >> h), r = (uint32_t)x & mask;
   for (uint32_t j = ROUNDS; j-- > 0;) {
-    uint32_t t = r ^ (round_fn(p, j, l) & mask);
+    uint32_t t = r ^ round_fn(p, j, l);
     r = l;
     l = t;
   }
@@ -115,9 +136,15 @@ __attribute__((target("avx512f"))) static void at_runs_avx512(const bfdi_perm *p
     }
     __m512i vl = _mm512_loadu_si512(l), vr = _mm512_loadu_si512(r);
     for (uint32_t j = 0; j < ROUNDS; j++) {
-      __m512i w[4];
-      bfdk_rng16(round_key(p, j), vr, w);
-      __m512i t = _mm512_xor_si512(vl, _mm512_and_si512(w[0], m));
+      __m512i f;
+      if (p->rounds) {
+        f = _mm512_i32gather_epi32(vr, (const void *)(p->rounds + (j << h)), 4);
+      } else {
+        __m512i w[4];
+        bfdk_rng16(round_key(p, j), vr, w);
+        f = _mm512_and_si512(w[0], m);
+      }
+      __m512i t = _mm512_xor_si512(vl, f);
       vl = vr;
       vr = t;
     }

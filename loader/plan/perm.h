@@ -29,7 +29,13 @@ typedef struct bfdi_perm {
   uint64_t stream;
   uint32_t epoch;
   uint32_t half_bits; /* 0: the identity (no shuffle) */
+  /* NULL, or the round functions tabulated (bfdi_perm_tabulate): round j at
+   * half v is rounds[j << half_bits | v]; not owned */
+  const uint32_t *rounds;
 } bfdi_perm;
+
+/* Domains up to 4^12 may have their round functions tabulated. */
+#define BFDI_PERM_TABLE_BITS 12u
 
 /* The order of epoch `epoch` under `seed` (stream 0). n = 0, n > 2^48 or
  * epoch >= 2^16 fail with BFD_ERR_INVALID_ARG. */
@@ -57,6 +63,16 @@ void bfdi_perm_at_range(const bfdi_perm *p, uint64_t i0, size_t n, uint64_t *out
  * out[k] = bfdi_perm_at(p, i0 + k / run * stride + k % run), for one rank's
  * next batches among those of all ranks. */
 void bfdi_perm_at_runs(const bfdi_perm *p, uint64_t i0, size_t run, uint64_t stride, size_t n, uint64_t *out);
+
+/* Entries the round tables of an order over n samples take (for any
+ * epoch and stream); 0 when n is too large to tabulate. */
+size_t bfdi_perm_table_len(uint64_t n);
+
+/* Tabulates p's round functions into table (bfdi_perm_table_len(p->n)
+ * entries, kept by the caller while p is used): a walk step then looks up
+ * eight values instead of computing eight Philox draws, with the same
+ * results. Does nothing to the identity or to a domain too large. */
+void bfdi_perm_tabulate(bfdi_perm *p, uint32_t *table);
 
 /* The inverse: sample -> its position. UINT64_MAX when sample >= n. */
 uint64_t bfdi_perm_index(const bfdi_perm *p, uint64_t sample);

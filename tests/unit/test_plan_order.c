@@ -147,6 +147,29 @@ static void test_huge_dataset(void **state) {
   free(counts);
 }
 
+/* A global order small enough for round tables walks what its Feistel
+ * permutation without tables walks, in every epoch it is switched to (the
+ * tables are redrawn per epoch), back and forth; one too large keeps none. */
+static void test_global_order_tables(void **state) {
+  (void)state;
+  static const uint64_t counts[] = {3000, 1850};
+  bfdi_order o;
+  assert_int_equal(bfdi_order_init(&o, counts, 2, 0, 1, 7), BFD_OK);
+  assert_non_null(o.rounds);
+  static const uint32_t epochs[] = {0, 2, 1, 0, 65535};
+  for (size_t e = 0; e < sizeof epochs / sizeof *epochs; e++) {
+    assert_int_equal(bfdi_order_epoch(&o, epochs[e]), BFD_OK);
+    bfdi_perm plain;
+    assert_int_equal(bfdi_perm_init(&plain, o.n, o.seed_global, epochs[e]), BFD_OK);
+    for (uint64_t i = 0; i < o.n; i++) assert_int_equal(bfdi_order_at(&o, i), bfdi_perm_at(&plain, i));
+  }
+  bfdi_order_free(&o);
+  static const uint64_t big[] = {UINT64_C(1) << 24, 1};
+  assert_int_equal(bfdi_order_init(&o, big, 2, 0, 1, 7), BFD_OK);
+  assert_null(o.rounds);
+  bfdi_order_free(&o);
+}
+
 static void test_hostile_tables(void **state) {
   (void)state;
   bfdi_order o;
@@ -170,6 +193,7 @@ int main(void) {
       cmocka_unit_test(test_every_kind_is_a_bijection), cmocka_unit_test(test_identity_without_shuffle),
       cmocka_unit_test(test_windows_are_local),         cmocka_unit_test(test_epochs_reorder_shards),
       cmocka_unit_test(test_huge_dataset),              cmocka_unit_test(test_hostile_tables),
+      cmocka_unit_test(test_global_order_tables),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

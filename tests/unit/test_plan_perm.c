@@ -293,10 +293,47 @@ static void test_runs_match_single(void **state) {
   }
 }
 
+/* Round tables give what the Philox draws give: position for position, in
+ * the single walk, the batched walks and the inverse, at every domain size
+ * that can be tabulated (the largest, 4^12, sampled); one size larger has no
+ * tables. */
+static void test_tables_match_draws(void **state) {
+  (void)state;
+  static const uint64_t ns[] = {1, 2, 3, 5, 17, 100, 4096, 4097, 4850, 65537, UINT64_C(1) << 24};
+  uint64_t out[256];
+  assert_int_equal(bfdi_perm_table_len((UINT64_C(1) << 24) + 1), 0);
+  for (size_t a = 0; a < sizeof ns / sizeof *ns; a++) {
+    bfdi_perm p, q;
+    assert_int_equal(bfdi_perm_init_stream(&p, ns[a], 1234 + a, (uint32_t)a % 3, a), BFD_OK);
+    const size_t len = bfdi_perm_table_len(ns[a]);
+    assert_true(len >= 16);
+    uint32_t *table = malloc(len * sizeof *table);
+    assert_non_null(table);
+    q = p;
+    bfdi_perm_tabulate(&q, table);
+    assert_ptr_equal(q.rounds, table);
+    const uint64_t step = ns[a] > 5000 ? ns[a] / 5000 : 1;
+    for (uint64_t i = 0; i < ns[a]; i += step) {
+      const uint64_t x = bfdi_perm_at(&p, i);
+      assert_int_equal(bfdi_perm_at(&q, i), x);
+      assert_int_equal(bfdi_perm_index(&q, x), i);
+    }
+    for (uint64_t i0 = 0; i0 + 64 <= ns[a]; i0 += ns[a] / 3 + 1) {
+      bfdi_perm_at_runs(&q, i0, 16, ns[a] >= 256 ? 48 : 16, ns[a] >= 256 ? 64 : 16, out);
+      for (size_t k = 0; k < (ns[a] >= 256 ? 64u : 16u); k++)
+        assert_int_equal(out[k], bfdi_perm_at(&p, i0 + k / 16 * (ns[a] >= 256 ? 48 : 16) + k % 16));
+      bfdi_perm_at_range(&q, i0, 64, out);
+      for (size_t k = 0; k < 64; k++) assert_int_equal(out[k], bfdi_perm_at(&p, i0 + k));
+    }
+    free(table);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_bijection_small),   cmocka_unit_test(test_huge_inverse),
       cmocka_unit_test(test_range_matches_single), cmocka_unit_test(test_runs_match_single),
+      cmocka_unit_test(test_tables_match_draws),
       cmocka_unit_test(test_keys_change_the_order), cmocka_unit_test(test_order_is_pinned),
       cmocka_unit_test(test_statistics),        cmocka_unit_test(test_identity_and_limits),
       cmocka_unit_test(test_mix_proportions),   cmocka_unit_test(test_mix_bad_weights),
