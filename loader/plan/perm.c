@@ -123,7 +123,8 @@ static uint64_t run_pos(uint64_t i0, size_t run, uint64_t stride, size_t k) {
 __attribute__((target("avx512f"))) static void at_runs_avx512(const bfdi_perm *p, uint64_t i0, size_t run,
                                                               uint64_t stride, size_t n, uint64_t *out) {
   const uint32_t h = p->half_bits, mask = (UINT32_C(1) << h) - 1;
-  uint32_t l[16], r[16];
+  /* lanes without a position walk from 0: a table gather reads any lane */
+  uint32_t l[16] = {0}, r[16] = {0};
   size_t at[16], next = 0, done = 0;
   __mmask16 active = 0;
   for (int q = 0; q < 16 && next < n; q++, next++) {
