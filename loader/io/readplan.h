@@ -43,6 +43,10 @@ typedef struct bfdi_readplan {
   size_t n, cap;
 } bfdi_readplan;
 
+/* A plan whose bytes land in place and are not a whole record (no CRC to
+ * check): nothing is left to undo or check once it is read. */
+static inline int bfdi_readplan_in_place(const bfdi_readplan *p) { return p->direct && !p->whole; }
+
 /* Record i of an image shard or a user dataset, the whole sample or (box not
  * NULL) that region of it, output in C order. align > 1 (O_DIRECT: 4096)
  * lays staged pieces out so that each can be read with aligned I/O. */

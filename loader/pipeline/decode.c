@@ -73,7 +73,7 @@ typedef struct decode_pass {
 static void decode_read(bfdi_worker *w, bfdi_slot *s, long j, int skip, decode_pass *d) {
   const bfdi_readplan *pl = &s->plans[j];
   /* a candidate never read, or a window read in place: nothing to undo or check */
-  if (s->rd[j].pending || (pl->direct && !pl->whole)) return;
+  if (s->rd[j].pending || bfdi_readplan_in_place(pl)) return;
   const uint8_t *stage = s->stage_buf ? s->stage_buf + s->stage_at[j] : NULL;
   bfd_status st = bfdi_decode_plan(w->dec[omp_get_thread_num()], pl, stage, bfdi_rd_dst(s, &s->rd[j]));
   if (st == BFD_ERR_CORRUPT && skip) {

@@ -119,13 +119,6 @@ static int later_pending(const bfdi_slot *s, size_t j) {
   return j + 1 < s->n_rd && s->rd[j + 1].pending;
 }
 
-/* A window read in place that is not a whole record: the decode stage
- * leaves it alone, so a row whose first candidate is one reads its later
- * ones only if the first is rejected. */
-static int in_place(const bfdi_readplan *pl) {
-  return pl->direct && !pl->whole;
-}
-
 /* Queues read j's pieces at w->ioq[*m]. */
 static bfd_status queue_read(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s, size_t j, size_t *m, uint64_t *bytes) {
   const bfdi_readplan *pl = &s->plans[j];
@@ -188,8 +181,9 @@ bfd_status bfdi_stage_read(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s) {
     }
     BFD_TRY(plan_read(p, w, s, j, &stage));
     /* a first candidate that is not read in place (its CRC checked, or
-     * staged): the row's later ones are read with it */
-    if (later_pending(s, j) && !in_place(&s->plans[j])) bfdi_plan_later(p, s, rd->row);
+     * staged): the decode stage looks at it, so the row's later ones are
+     * read with it; one read in place reads them only if it is rejected */
+    if (later_pending(s, j) && !bfdi_readplan_in_place(&s->plans[j])) bfdi_plan_later(p, s, rd->row);
     BFD_TRY(queue_read(p, w, s, j, &m, &bytes));
   }
   BFD_TRY(run_queue(w, s, m));
