@@ -373,6 +373,14 @@ static bfd_status run_stage(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s, int j) {
   return st == BFD_OK ? bfdi_plan_rows(p, s) : st;
 }
 
+/* run_stage, timed: its seconds, *st its status. */
+static double timed_stage(bfdi_pipe *p, bfdi_worker *w, bfdi_slot *s, int j, bfd_status *st) {
+  double t0 = now();
+  s->bytes[j] = 0;
+  *st = run_stage(p, w, s, j);
+  return now() - t0;
+}
+
 static void *stage_main(void *arg) {
   bfdi_worker *w = arg;
   bfdi_pipe *p = w->p;
@@ -418,12 +426,7 @@ static void *stage_main(void *arg) {
       /* the batch from plan to ready, p->mu taken once after it */
       pthread_mutex_unlock(&p->mu);
       int j = k;
-      for (; st == BFD_OK && j < S_READY; j++) {
-        double t0 = now();
-        s->bytes[j] = 0;
-        st = run_stage(p, w, s, j);
-        spent[j] = now() - t0;
-      }
+      for (; st == BFD_OK && j < S_READY; j++) spent[j] = timed_stage(p, w, s, j, &st);
       pthread_mutex_lock(&p->mu);
       for (int i = k; i < j; i++) {
         if (i != k) p->next[i]++;
@@ -434,10 +437,7 @@ static void *stage_main(void *arg) {
       for (int j = k; st == BFD_OK && (j == k || (j < S_READY && inline_stage(p, j))); j++) {
         if (j != k) p->next[j]++;
         pthread_mutex_unlock(&p->mu);
-        double t0 = now();
-        s->bytes[j] = 0;
-        st = run_stage(p, w, s, j);
-        double dt = now() - t0;
+        double dt = timed_stage(p, w, s, j, &st);
         pthread_mutex_lock(&p->mu);
         stage_done(p, s, j, dt, st);
       }
