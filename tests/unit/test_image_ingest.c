@@ -590,6 +590,20 @@ static void t_png_rgba(void **state) {
   png_roundtrip("ga8.png", 9, 4, PNG_COLOR_TYPE_GA, 2, 8, 25);
 }
 
+/* A w x h 8-bit palette PNG at name whose pixel i takes colour i % npal,
+ * read back into im (path in p) with its shape checked: 3 channels, or 4
+ * when extra adds transparency. */
+static void palette_png(const char *name, uint32_t w, uint32_t h, const png_color *pal, int npal, int channels,
+                        void (*extra)(png_structp, png_infop), char p[512], bfdi_image *im) {
+  uint8_t *idx = malloc((size_t)w * h);
+  assert_non_null(idx);
+  for (uint32_t i = 0; i < w * h; i++) idx[i] = (uint8_t)(i % (uint32_t)npal);
+  write_png(tpath(p, 512, name), w, h, PNG_COLOR_TYPE_PALETTE, 8, idx, pal, npal, extra);
+  free(idx);
+  assert_int_equal(bfdi_png_read(p, im), BFD_OK);
+  expect_shape(im, BFD_DTYPE_UINT8, 3, (uint64_t)channels, h, w, 0);
+}
+
 /* Ancillary chunks the pixels do not need are skipped unread; tRNS is
  * kept (a palette with transparency expands to RGBA). A damaged sPLT that
  * declares 1.2 GB is an error naming the file; that nothing of its length is
@@ -608,13 +622,9 @@ static void t_png_ancillary_chunks(void **state) {
   (void)state;
   enum { W = 5, H = 4 };
   png_color pal[3] = {{1, 2, 3}, {4, 5, 6}, {7, 8, 9}};
-  uint8_t idx[W * H];
-  for (int i = 0; i < W * H; i++) idx[i] = (uint8_t)(i % 3);
   char p[512];
-  write_png(tpath(p, sizeof p, "trns.png"), W, H, PNG_COLOR_TYPE_PALETTE, 8, idx, pal, 3, trns_and_ancillary);
   bfdi_image im;
-  assert_int_equal(bfdi_png_read(p, &im), BFD_OK);
-  expect_shape(&im, BFD_DTYPE_UINT8, 3, 4, H, W, 0);
+  palette_png("trns.png", W, H, pal, 3, 4, trns_and_ancillary, p, &im);
   const uint8_t *d = im.data;
   for (int i = 0; i < W * H; i++) {
     assert_int_equal(d[i], pal[i % 3].red);
@@ -635,13 +645,9 @@ static void t_png_palette_and_low_bit_gray(void **state) {
   (void)state;
   enum { W = 6, H = 3 };
   png_color pal[4] = {{10, 20, 30}, {40, 50, 60}, {70, 80, 90}, {200, 210, 220}};
-  uint8_t idx[W * H];
-  for (int i = 0; i < W * H; i++) idx[i] = (uint8_t)(i % 4);
   char p[512];
-  write_png(tpath(p, sizeof p, "pal.png"), W, H, PNG_COLOR_TYPE_PALETTE, 8, idx, pal, 4, NULL);
   bfdi_image im;
-  assert_int_equal(bfdi_png_read(p, &im), BFD_OK);
-  expect_shape(&im, BFD_DTYPE_UINT8, 3, 3, H, W, 0);
+  palette_png("pal.png", W, H, pal, 4, 3, NULL, p, &im);
   const uint8_t *d = im.data;
   for (int i = 0; i < W * H; i++) {
     assert_int_equal(d[i], pal[i % 4].red);
