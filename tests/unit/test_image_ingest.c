@@ -590,18 +590,29 @@ static void t_png_rgba(void **state) {
   png_roundtrip("ga8.png", 9, 4, PNG_COLOR_TYPE_GA, 2, 8, 25);
 }
 
-/* A w x h 8-bit palette PNG at name whose pixel i takes colour i % npal,
- * read back into im (path in p) with its shape checked: 3 channels, or 4
- * when extra adds transparency. */
-static void palette_png(const char *name, uint32_t w, uint32_t h, const png_color *pal, int npal, int channels,
-                        void (*extra)(png_structp, png_infop), char p[512], bfdi_image *im) {
-  uint8_t *idx = malloc((size_t)w * h);
+/* A w x h 8-bit palette PNG at name whose pixel i takes colour i % npal
+ * reads back as RGB planes of those colours, and an alpha plane from alpha
+ * (NULL: none) when extra adds transparency. */
+static void check_palette_png(const char *name, int w, int h, const png_color *pal, int npal, const uint8_t *alpha,
+                              void (*extra)(png_structp, png_infop)) {
+  const int n = w * h;
+  uint8_t *idx = malloc((size_t)n);
   assert_non_null(idx);
-  for (uint32_t i = 0; i < w * h; i++) idx[i] = (uint8_t)(i % (uint32_t)npal);
-  write_png(tpath(p, 512, name), w, h, PNG_COLOR_TYPE_PALETTE, 8, idx, pal, npal, extra);
+  for (int i = 0; i < n; i++) idx[i] = (uint8_t)(i % npal);
+  char p[512];
+  write_png(tpath(p, sizeof p, name), (uint32_t)w, (uint32_t)h, PNG_COLOR_TYPE_PALETTE, 8, idx, pal, npal, extra);
   free(idx);
-  assert_int_equal(bfdi_png_read(p, im), BFD_OK);
-  expect_shape(im, BFD_DTYPE_UINT8, 3, (uint64_t)channels, h, w, 0);
+  bfdi_image im;
+  assert_int_equal(bfdi_png_read(p, &im), BFD_OK);
+  expect_shape(&im, BFD_DTYPE_UINT8, 3, alpha ? 4 : 3, (uint64_t)h, (uint64_t)w, 0);
+  const uint8_t *d = im.data;
+  for (int i = 0; i < n; i++) {
+    assert_int_equal(d[i], pal[i % npal].red);
+    assert_int_equal(d[n + i], pal[i % npal].green);
+    assert_int_equal(d[2 * n + i], pal[i % npal].blue);
+    if (alpha) assert_int_equal(d[3 * n + i], alpha[i % npal]);
+  }
+  bfdi_image_free(&im);
 }
 
 /* Ancillary chunks the pixels do not need are skipped unread; tRNS is
@@ -620,18 +631,11 @@ static void trns_and_ancillary(png_structp png, png_infop info) {
 
 static void t_png_ancillary_chunks(void **state) {
   (void)state;
-  enum { W = 5, H = 4 };
-  png_color pal[3] = {{1, 2, 3}, {4, 5, 6}, {7, 8, 9}};
+  const png_color pal[3] = {{1, 2, 3}, {4, 5, 6}, {7, 8, 9}};
+  check_palette_png("trns.png", 5, 4, pal, 3, TRNS_ALPHA, trns_and_ancillary);
+
   char p[512];
   bfdi_image im;
-  palette_png("trns.png", W, H, pal, 3, 4, trns_and_ancillary, p, &im);
-  const uint8_t *d = im.data;
-  for (int i = 0; i < W * H; i++) {
-    assert_int_equal(d[i], pal[i % 3].red);
-    assert_int_equal(d[3 * W * H + i], TRNS_ALPHA[i % 3]);
-  }
-  bfdi_image_free(&im);
-
   static const uint8_t splt[] = {0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48,
                                  0x44, 0x52, 0x00, 0x00, 0x00, 0x07, 0x00, 0x00, 0x00, 0x03, 0x02, 0x03, 0x00, 0x00,
                                  0x00, 0xf4, 0xf4, 0x00, 0x1e, 0x4b, 0x00, 0x00, 0x0c, 0x73, 0x50, 0x4c, 0x54, 0x45,
@@ -644,27 +648,20 @@ static void t_png_ancillary_chunks(void **state) {
 static void t_png_palette_and_low_bit_gray(void **state) {
   (void)state;
   enum { W = 6, H = 3 };
-  png_color pal[4] = {{10, 20, 30}, {40, 50, 60}, {70, 80, 90}, {200, 210, 220}};
-  char p[512];
-  bfdi_image im;
-  palette_png("pal.png", W, H, pal, 4, 3, NULL, p, &im);
-  const uint8_t *d = im.data;
-  for (int i = 0; i < W * H; i++) {
-    assert_int_equal(d[i], pal[i % 4].red);
-    assert_int_equal(d[W * H + i], pal[i % 4].green);
-    assert_int_equal(d[2 * W * H + i], pal[i % 4].blue);
-  }
-  bfdi_image_free(&im);
+  const png_color pal[4] = {{10, 20, 30}, {40, 50, 60}, {70, 80, 90}, {200, 210, 220}};
+  check_palette_png("pal.png", W, H, pal, 4, NULL, NULL);
 
   /* 4-bit gray: two pixels a byte, high nibble first; libpng scales to the
    * 8-bit range (v * 17), so 15 becomes 255. */
   uint8_t packed[H][W / 2];
+  char p[512];
+  bfdi_image im;
   for (int y = 0; y < H; y++)
     for (int x = 0; x < W / 2; x++) packed[y][x] = (uint8_t)(((y * W + 2 * x) % 16) << 4 | ((y * W + 2 * x + 1) % 16));
   write_png(tpath(p, sizeof p, "gray4.png"), W, H, PNG_COLOR_TYPE_GRAY, 4, &packed[0][0], NULL, 0, NULL);
   assert_int_equal(bfdi_png_read(p, &im), BFD_OK);
   expect_shape(&im, BFD_DTYPE_UINT8, 3, 1, H, W, 0);
-  d = im.data;
+  const uint8_t *d = im.data;
   for (int i = 0; i < W * H; i++) assert_int_equal(d[i], (i % 16) * 17);
   bfdi_image_free(&im);
 }
