@@ -196,12 +196,15 @@ static bfd_status parse_io(const bfdi_yctx *c, yaml_node_t *n, bfdi_job *job) {
       st = get_u32(c, v, "io.queue_depth", 1, 4096, &job->queue_depth);
     } else if (!strcmp(k, "direct")) {
       st = bfdi_ybool(c, v, "io.direct", &job->direct);
+    } else if (!strcmp(k, "cache")) {
+      st = bfdi_ybool(c, v, "io.cache", &job->cache);
+      job->line_cache = bfdi_yline(v);
     } else if (!strcmp(k, "readers")) {
       st = get_u32(c, v, "io.readers", 1, 64, &job->readers);
     } else if (!strcmp(k, "workers")) {
       st = get_u32(c, v, "io.workers", 1, MAX_THREADS, &job->workers);
     } else {
-      st = bfdi_yunknown(c, &e[i], "io", "engine, queue_depth, direct, readers, workers");
+      st = bfdi_yunknown(c, &e[i], "io", "engine, queue_depth, direct, cache, readers, workers");
     }
   }
   free(e);

@@ -62,6 +62,7 @@ typedef struct bfdi_job {
   bfdi_io_kind engine;
   uint32_t queue_depth;
   int direct;
+  int cache;           /* io.cache: this rank's shard files held in memory (pipeline/cache.c) */
   uint32_t readers;
   uint32_t workers;
   int rank;            /* -1: not given */
@@ -80,7 +81,7 @@ typedef struct bfdi_job {
   char *job_id;
   unsigned long line_key_file, line_audit_log;
   /* lines of keys that later checks refer to (0: absent) */
-  unsigned long line_batching, line_sequence, line_image, line_device, line_group, line_owners, line_stage,
+  unsigned long line_batching, line_sequence, line_image, line_device, line_cache, line_group, line_owners, line_stage,
       line_on_corrupt;
 } bfdi_job;
 

@@ -174,12 +174,21 @@ bfd_status bfdi_io_create(const bfdi_io_opts *o, bfdi_io **out) {
 
 /* ---- files ---- */
 
-bfd_status bfdi_io_open(bfdi_io *e, const char *path, uint32_t *file) {
-  unsigned slot = 0;
-  while (slot < e->max_files && e->files[slot].fd >= 0) slot++;
-  if (slot == e->max_files)
+static int file_open(const io_file *f) { return f->fd >= 0 || f->mem; }
+
+static bfd_status free_file_slot(bfdi_io *e, const char *path, unsigned *slot) {
+  unsigned i = 0;
+  while (i < e->max_files && file_open(&e->files[i])) i++;
+  if (i == e->max_files)
     return bfdi_fail(BFD_ERR_INVALID_ARG, "%s: cannot open: this reader already has %u files open (io.max_files)",
                      path, e->max_files);
+  *slot = i;
+  return BFD_OK;
+}
+
+bfd_status bfdi_io_open(bfdi_io *e, const char *path, uint32_t *file) {
+  unsigned slot;
+  BFD_TRY(free_file_slot(e, path, &slot));
   int fd = open(path, O_RDONLY | O_CLOEXEC | (e->direct ? O_DIRECT : 0));
   if (fd < 0) {
     int err = errno;
@@ -209,16 +218,35 @@ bfd_status bfdi_io_open(bfdi_io *e, const char *path, uint32_t *file) {
   return BFD_OK;
 }
 
+bfd_status bfdi_io_open_memory(bfdi_io *e, const char *path, const uint8_t *bytes, uint64_t len, uint32_t *file) {
+  if (!bytes) return bfdi_fail(BFD_ERR_INVALID_ARG, "bfdi_io_open_memory: %s: NULL bytes", path);
+  unsigned slot;
+  BFD_TRY(free_file_slot(e, path, &slot));
+  io_file *f = &e->files[slot];
+  f->path = strdup(path);
+  if (!f->path) return bfdi_fail(BFD_ERR_NOMEM, "out of memory");
+  f->mem = bytes;
+  f->mem_len = len;
+  f->align = 1;
+  f->busy = 0;
+  *file = slot;
+  return BFD_OK;
+}
+
 bfd_status bfdi_io_close(bfdi_io *e, uint32_t file) {
-  if (file >= e->max_files || e->files[file].fd < 0)
+  if (file >= e->max_files || !file_open(&e->files[file]))
     return bfdi_fail(BFD_ERR_INVALID_ARG, "bfdi_io_close: file %u is not open", file);
   io_file *f = &e->files[file];
   if (f->busy)
     return bfdi_fail(BFD_ERR_INVALID_ARG, "%s: cannot close with %u reads outstanding; reap them first", f->path,
                      f->busy);
-  close(f->fd);
-  f->fd = -1;
-  e->be->file_changed(e, file);
+  if (f->mem) {
+    f->mem = NULL;
+  } else {
+    close(f->fd);
+    f->fd = -1;
+    e->be->file_changed(e, file);
+  }
   free(f->path);
   f->path = NULL;
   return BFD_OK;
@@ -409,7 +437,7 @@ bfd_status bfdi_io_submit(bfdi_io *e, const bfdi_io_req *r, size_t n, size_t *ac
   bfd_status st = BFD_OK;
   for (; k < n && e->n_free_reqs; k++) {
     const bfdi_io_req *q = &r[k];
-    if (q->file >= e->max_files || e->files[q->file].fd < 0) {
+    if (q->file >= e->max_files || !file_open(&e->files[q->file])) {
       st = bfdi_fail(BFD_ERR_INVALID_ARG, "bfdi_io_submit: file %u is not open", q->file);
       break;
     }
@@ -426,9 +454,19 @@ bfd_status bfdi_io_submit(bfdi_io *e, const bfdi_io_req *r, size_t n, size_t *ac
     e->reqs[s] = (io_reqslot){.tag = q->tag, .offset = q->offset, .len = q->len, .file = q->file};
     e->outstanding++;
     e->stats.requests++;
-    if (q->len == 0)
+    const io_file *f = &e->files[q->file];
+    if (q->len == 0) {
       push_done(e, s);
-    else if (e->direct)
+    } else if (f->mem) {
+      if (q->offset + q->len > f->mem_len) {
+        e->reqs[s].err = EOF_ERR;
+        e->reqs[s].err_off = f->mem_len;
+      } else {
+        memcpy(q->dst, f->mem + q->offset, q->len);
+      }
+      e->stats.memory++;
+      push_done(e, s);
+    } else if (e->direct)
       split_direct(e, s, q);
     else
       add_op(e, s, q->file, OP_PLAIN, q->dst, q->offset, q->offset, q->offset + q->len);
@@ -511,8 +549,8 @@ void bfdi_io_destroy(bfdi_io *e) {
   }
   e->be->destroy(e);
   for (unsigned i = 0; i < e->max_files; i++)
-    if (e->files[i].fd >= 0) {
-      close(e->files[i].fd);
+    if (file_open(&e->files[i])) {
+      if (e->files[i].fd >= 0) close(e->files[i].fd);
       free(e->files[i].path);
     }
   free_tables(e);

@@ -61,6 +61,7 @@ typedef struct bfdi_io_stats {
   uint64_t resubmits;/* after short reads, -EAGAIN or -EINTR */
   uint64_t fixed;    /* reads into registered buffers */
   uint64_t bounced;  /* O_DIRECT reads through a bounce buffer */
+  uint64_t memory;   /* requests copied from a file in memory (bfdi_io_open_memory) */
 } bfdi_io_stats;
 
 typedef struct bfdi_io bfdi_io;
@@ -79,6 +80,12 @@ bfd_status bfdi_io_parse_kind(const char *s, bfdi_io_kind *k);
 uint32_t bfdi_io_align(const bfdi_io *e);
 
 bfd_status bfdi_io_open(bfdi_io *e, const char *path, uint32_t *file);
+/* A file whose bytes are already in memory (len of them at bytes, which
+ * must outlive it; io.cache): its requests are copied from there at submit
+ * and complete at once, asking the kernel for nothing (the read hook does
+ * not see them). A request past len fails as a read past the end of a
+ * truncated file does. */
+bfd_status bfdi_io_open_memory(bfdi_io *e, const char *path, const uint8_t *bytes, uint64_t len, uint32_t *file);
 /* Fails if reads of the file are still outstanding. */
 bfd_status bfdi_io_close(bfdi_io *e, uint32_t file);
 

@@ -24,7 +24,9 @@ typedef struct io_op {
 } io_op;
 
 typedef struct io_file {
-  int fd;               /* -1: free slot */
+  int fd;               /* -1: free slot, unless mem is set */
+  const uint8_t *mem;   /* a file read from memory (bfdi_io_open_memory): its bytes, mem_len of them */
+  uint64_t mem_len;
   char *path;
   uint32_t align;       /* O_DIRECT alignment of offsets, lengths and memory */
   uint32_t busy;        /* ops reading it */

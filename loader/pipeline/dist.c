@@ -92,6 +92,12 @@ bfd_status bfdi_dist_upload(bfdi_pipe *p, bfdi_slot *s) {
   return BFD_OK;
 }
 
+int bfdi_dist_reads_shard(const bfdi_pipe *p, size_t d, size_t k) {
+  if (!p->dist) return 1;
+  if (p->dist->mode == BFDI_DIST_BROADCAST) return p->dist->leader;
+  return p->dist->owner[d][k] == p->dist->rank;
+}
+
 int bfdi_dist_skip_ops(const bfdi_pipe *p) {
   return p->dist && p->dist->mode == BFDI_DIST_BROADCAST && !p->dist->leader;
 }

@@ -98,6 +98,10 @@ bfd_status bfdi_dist_fail(bfdi_pipe *p, bfd_status st);
 bfd_status bfdi_dist_plan(bfdi_pipe *p, bfdi_slot *s);
 /* Start of the upload stage: the exchange. */
 bfd_status bfdi_dist_upload(bfdi_pipe *p, bfdi_slot *s);
+/* Whether this rank reads shard k of dataset d (after bfdi_dist_setup):
+ * every shard in shard mode, none on a broadcast member, its own in
+ * exchange mode. */
+int bfdi_dist_reads_shard(const bfdi_pipe *p, size_t d, size_t k);
 /* Whether this rank skips the ops (a broadcast member). */
 int bfdi_dist_skip_ops(const bfdi_pipe *p);
 /* End of the ops stage: the broadcast. */

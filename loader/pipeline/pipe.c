@@ -112,6 +112,7 @@ static void destroy(bfdi_pipe *p) {
   bfdi_sampler_destroy(p->plan_sampler);
   bfdi_sampler_destroy(p->api_sampler);
   bfdi_security_close(p);
+  bfdi_cache_free(p);
   bfdi_source_free(p->src);
   bfdi_dist_close(p);
   bfdi_job_free(&p->job);
@@ -181,7 +182,9 @@ static bfd_status setup(bfdi_pipe *p, const bfdi_dist_env *env) {
     BFD_TRY(bfdk_gpu_stream_create(&p->compute_stream));
   }
 #endif
+  BFD_TRY(bfdi_cache_measure(p));
   BFD_TRY(bfdi_slots_create(p));
+  BFD_TRY(bfdi_cache_load(p));
   p->whole = whole_batches(p);
   p->team_spare = (int)p->job.workers - 1;
   p->group = group_size(p);

@@ -172,6 +172,11 @@ struct bfdi_pipe {
   /* image ops */
   int64_t img_out_sample; /* bytes of one output patch */
   int64_t lab_out_sample;
+  /* io.cache (cache.c): per global file id, its bytes in memory (NULL: read
+   * from the file) and their length; cache_bytes mapped for all of them */
+  uint8_t **cache;
+  uint64_t *cache_len;
+  uint64_t cache_bytes;
   /* buffers of a slot */
   size_t in_cap, lab_cap, raw_cap, stage_cap, work_cap;
   size_t host_slot_bytes, dev_slot_bytes;
@@ -270,6 +275,15 @@ void bfdi_skip_fini(bfdi_worker *w);
  * allocates the slots (slots.c). */
 bfd_status bfdi_slots_create(bfdi_pipe *p);
 void bfdi_slots_free(bfdi_pipe *p);
+
+/* io.cache (cache.c). measure sizes this rank's shard files (before the
+ * slots, which memory_limit holds together with them); load reads them
+ * into memory (after the slots, so that a ring that does not fit fails
+ * before the reading); the read stage then opens them with
+ * bfdi_io_open_memory. Nothing when io.cache is off. */
+bfd_status bfdi_cache_measure(bfdi_pipe *p);
+bfd_status bfdi_cache_load(bfdi_pipe *p);
+void bfdi_cache_free(bfdi_pipe *p);
 
 /* Restricted data (security.c): after the source is open, gives every
  * restricted shard the job's key (refusing the job without it, naming the

@@ -79,7 +79,10 @@ static bfd_status file_slot(bfdi_pipe *p, bfdi_worker *w, uint32_t id, uint32_t 
     w->file_slot[victim] = -1;
     w->open_files--;
   }
-  BFD_TRY(bfdi_io_open(w->io, p->src->files[id], slot));
+  if (p->cache && p->cache[id])
+    BFD_TRY(bfdi_io_open_memory(w->io, p->src->files[id], p->cache[id], p->cache_len[id], slot));
+  else
+    BFD_TRY(bfdi_io_open(w->io, p->src->files[id], slot));
   w->file_slot[id] = (int32_t)*slot;
   w->open_files++;
   return BFD_OK;

@@ -362,21 +362,24 @@ bfd_status bfdi_slots_create(bfdi_pipe *p) {
   p->host_slot_bytes = host;
   if (p->cuda)
     p->dev_slot_bytes = p->in_cap + p->lab_cap + ((size_t)p->max_batch * 2 + 1) * 8 + p->out_bytes + p->work_cap;
-  uint64_t limit = p->job.memory_limit;
+  /* io.cache's files take their share first (bfdi_cache_measure keeps it below the limit) */
+  uint64_t limit = p->job.memory_limit - p->cache_bytes;
   uint64_t fit = host ? limit / host : UINT64_MAX;
-  char a[32], b[32], c[32];
+  char a[32], b[32], c[32], d[64] = "";
+  if (p->cache_bytes) snprintf(d, sizeof d, " beside io.cache's %s", human(p->cache_bytes, c, sizeof c));
   if (fit < 2)
-    return bfdi_fail(BFD_ERR_INVALID_ARG, "%s: memory_limit %s holds fewer than 2 batches of %s each (%u samples%s): "
-                     "raise memory_limit to at least %s, or lower batch_size", p->job.file, human(limit, a, sizeof a),
-                     human(host, b, sizeof b), p->max_batch,
+    return bfdi_fail(BFD_ERR_INVALID_ARG, "%s: memory_limit %s holds fewer than 2 batches of %s each (%u samples%s)%s: "
+                     "raise memory_limit to at least %s, or lower batch_size", p->job.file,
+                     human(p->job.memory_limit, a, sizeof a), human(host, b, sizeof b), p->max_batch,
                      p->src->kind == BFD_KIND_SEQUENCE && p->job.seq.params.sample_mode == BFD_SEQ_RECORD
                          ? ", whole records: windows (sequence.window) read less"
                          : "",
-                     human(2 * host, c, sizeof c));
+                     d, human(2 * host + p->cache_bytes, c, sizeof c));
   p->R = (int)(p->job.prefetch + 1 < fit ? p->job.prefetch + 1 : fit);
   if ((uint32_t)p->R < p->job.prefetch + 1)
-    bfdi_log(BFD_LOG_WARN, "%s: memory_limit %s holds %d batches of %s; prefetch lowered from %u to %d", p->job.file,
-             human(limit, a, sizeof a), p->R, human(host, b, sizeof b), p->job.prefetch, p->R - 1);
+    bfdi_log(BFD_LOG_WARN, "%s: memory_limit %s holds %d batches of %s%s; prefetch lowered from %u to %d",
+             p->job.file, human(p->job.memory_limit, a, sizeof a), p->R, human(host, b, sizeof b), d,
+             p->job.prefetch, p->R - 1);
   bfdi_log(BFD_LOG_INFO, "%s: %d batch slots, each %s of host memory and %s on the device", p->job.file, p->R,
            human(host, a, sizeof a), human(p->dev_slot_bytes, c, sizeof c));
   p->slots = calloc((size_t)p->R, sizeof *p->slots);

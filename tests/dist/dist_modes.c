@@ -7,7 +7,9 @@
  *   modes DIR      (4 ranks) shard and exchange give byte-identical batches
  *                  on every rank (sequence windows with MLM; 2D images with
  *                  masks, crops and flips; with an owner map that leaves two
- *                  ranks nothing to read); an exchange epoch and a broadcast
+ *                  ranks nothing to read, and the same with io.cache, where
+ *                  each rank reads its own shards whole once and nothing
+ *                  else); an exchange epoch and a broadcast
  *                  epoch hold every sample exactly once plus the stated
  *                  padding; broadcast group members get identical batches,
  *                  positions and states, groups get disjoint samples; a group size that does not
@@ -27,6 +29,7 @@
  * the rank completes, as dist_fail does. Usage: dist_modes MODE DIR */
 #include <dirent.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -37,6 +40,7 @@
 #include "biofeed/loader.h"
 #include "biofeed/pack.h"
 #include "dist/stage.h"
+#include "io/engine.h"
 #include "io/extents.h"
 #include "dist_test.h"
 
@@ -135,15 +139,17 @@ static int seq_samples(void) {
   return n;
 }
 
-static char *seq_yaml(const char *data, const char *dist) {
+static char *seq_yaml_io(const char *data, const char *io, const char *dist) {
   char *y = NULL;
   DT_CHECK(asprintf(&y,
                     "seed: 11\ndatasets: [%s]\nbatch_size: %d\nsampling: {drop_last: false}\n"
                     "sequence: {tokenizer: dna, max_len: 40, window: {length: %d, mode: random}, rc: 0.5, "
-                    "mlm: {p: 0.2}}\ndevice: cpu\nprefetch: 2\nio: {workers: 1}\ndist: {%s}\n",
-                    data, BATCH, WINDOW, dist) > 0);
+                    "mlm: {p: 0.2}}\ndevice: cpu\nprefetch: 2\nio: {%s}\ndist: {%s}\n",
+                    data, BATCH, WINDOW, io, dist) > 0);
   return y;
 }
+
+static char *seq_yaml(const char *data, const char *dist) { return seq_yaml_io(data, "workers: 1", dist); }
 
 static char *img_yaml(const char *data, const char *dist) {
   char *y = NULL;
@@ -282,6 +288,23 @@ static void same_bytes(const epoch *a, const epoch *b) {
   DT_CHECK(a->steps == b->steps && a->n == b->n && memcmp(a->log, b->log, a->n) == 0);
 }
 
+/* Bytes read of each shard seq-K.h5, and reads of anything else. */
+static pthread_mutex_t reads_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t shard_read[(RECORDS + 3) / 4];
+static long other_reads;
+
+static void count_shard_reads(const char *path, uint64_t offset, uint8_t *buf, uint64_t len, int64_t *res) {
+  (void)offset, (void)buf, (void)len;
+  const char *base = strrchr(path, '/');
+  int k = -1;
+  pthread_mutex_lock(&reads_mu);
+  if (base && sscanf(base, "/seq-%d.h5", &k) == 1 && k >= 0 && k < (RECORDS + 3) / 4 && *res > 0)
+    shard_read[k] += (uint64_t)*res;
+  else
+    other_reads++;
+  pthread_mutex_unlock(&reads_mu);
+}
+
 static void test_modes(const char *dir) {
   char *seq = pack_sequences(dir), *img = pack_images(dir);
   char *y_shard = seq_yaml(seq, "mode: shard"), *y_ex = seq_yaml(seq, "mode: exchange, timeout: 60");
@@ -307,6 +330,27 @@ static void test_modes(const char *dir) {
   run_epoch(y_map, &b);
   same_bytes(&a, &b);
   passed("exchange with an owner map (two ranks own nothing) = shard, byte for byte");
+  free_epoch(&b);
+  free(y_map);
+
+  /* the same with io.cache: each rank reads its own shards whole, once (at
+   * open), and nothing else */
+  y_map = seq_yaml_io(seq, "workers: 1, cache: true", dmap);
+  memset(shard_read, 0, sizeof shard_read);
+  other_reads = 0;
+  bfdi_io_set_read_hook(count_shard_reads);
+  run_epoch(y_map, &b);
+  bfdi_io_set_read_hook(NULL);
+  same_bytes(&a, &b);
+  DT_CHECK(other_reads == 0);
+  for (int k = 0; k < (RECORDS + 3) / 4; k++) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/seq-%05d.h5", seq, k);
+    struct stat st;
+    DT_CHECK(stat(path, &st) == 0);
+    DT_CHECK(shard_read[k] == (R < 2 && (uint32_t)k % 2 == R ? (uint64_t)st.st_size : 0));
+  }
+  passed("exchange with an owner map and io.cache = shard, byte for byte; each rank read its own shards once");
   free_epoch(&a);
   free_epoch(&b);
   free(y_map);

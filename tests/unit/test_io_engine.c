@@ -3,7 +3,9 @@
  * the read hook with no request lost or duplicated; O_DIRECT handles any
  * alignment; registered buffers are used and their failure is survived;
  * io_uring refused by seccomp falls back to pread, said once in the log;
- * the pool bounds its memory and applies back-pressure. */
+ * the pool bounds its memory and applies back-pressure; files in memory
+ * read as the file does without the kernel, and whole files are read into
+ * memory in pieces (io.cache). */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
@@ -28,6 +30,7 @@
 
 #include "io/engine.h"
 #include "io/pool.h"
+#include "io/whole.h"
 #include "support/testutil.h"
 
 #define FILE_BYTES (3u << 20)
@@ -539,6 +542,128 @@ static void test_engine_kinds_and_arguments(void **state) {
   assert_int_equal(bfdi_io_create(&o, &e), BFD_ERR_INVALID_ARG);
 }
 
+/* ---- files in memory, and whole files into memory (io.cache) ---- */
+
+static _Atomic unsigned hook_calls;
+static void count_hook(const char *path, uint64_t offset, uint8_t *buf, uint64_t len, int64_t *res) {
+  (void)path, (void)offset, (void)buf, (void)len, (void)res;
+  hook_calls++;
+}
+
+/* A memory file gives the same bytes as the file, with no kernel read
+ * (stats, and the read hook never called), beside a file read from disk;
+ * past its end it fails as a truncated file does. */
+static void memory_file(fixture *f, bfdi_io_kind kind, int direct) {
+  bfdi_io_opts o = {.kind = kind, .queue_depth = 16, .direct = direct, .max_files = 2};
+  bfdi_io *e = NULL;
+  assert_int_equal(bfdi_io_create(&o, &e), BFD_OK);
+  uint32_t disk, mem, extra;
+  assert_int_equal(bfdi_io_open_memory(e, f->path, f->data, FILE_BYTES, &mem), BFD_OK);
+  assert_int_equal(bfdi_io_open(e, f->path, &disk), BFD_OK);
+  assert_int_equal(bfdi_io_open_memory(e, f->path, f->data, FILE_BYTES, &extra), BFD_ERR_INVALID_ARG); /* max_files */
+  hook_calls = 0;
+  bfdi_io_set_read_hook(count_hook);
+  reqset s = make_reqs(300, mem, 70000);
+  assert_int_equal(run_all(e, &s, NULL, 0), BFD_OK);
+  check_bytes(f, &s, UINT64_MAX, 0);
+  bfdi_io_stats st;
+  bfdi_io_get_stats(e, &st);
+  assert_int_equal(st.requests, 300);
+  assert_int_equal(st.memory, 300);
+  assert_int_equal(st.reads, 0);
+  assert_int_equal(hook_calls, 0);
+  free_reqs(&s);
+  s = make_reqs(50, disk, 9000);
+  assert_int_equal(run_all(e, &s, NULL, 0), BFD_OK);
+  check_bytes(f, &s, UINT64_MAX, direct);
+  assert_true(hook_calls >= 50);
+  free_reqs(&s);
+  bfdi_io_set_read_hook(NULL);
+
+  uint8_t buf[100];
+  bfdi_io_req r[2] = {{.offset = FILE_BYTES - 50, .len = 100, .dst = buf, .tag = 1, .file = mem},
+                      {.offset = 5, .len = 10, .dst = buf, .tag = 2, .file = mem}};
+  size_t acc = 0, got = 0;
+  assert_int_equal(bfdi_io_submit(e, r, 2, &acc), BFD_OK);
+  assert_int_equal(acc, 2);
+  bfdi_io_done done[2];
+  assert_int_equal(bfdi_io_reap(e, done, 2, 2, &got), BFD_ERR_IO);
+  assert_int_equal(got, 2);
+  assert_non_null(strstr(bfd_last_error(), "ends before byte"));
+  assert_non_null(strstr(bfd_last_error(), f->path));
+  for (size_t k = 0; k < got; k++) assert_int_equal(done[k].status == BFD_OK, done[k].tag == 2);
+  assert_memory_equal(buf, f->data + 5, 10);
+
+  assert_int_equal(bfdi_io_close(e, mem), BFD_OK);
+  assert_int_equal(bfdi_io_close(e, mem), BFD_ERR_INVALID_ARG);
+  r[0] = (bfdi_io_req){.offset = 0, .len = 10, .dst = buf, .file = mem};
+  assert_int_equal(bfdi_io_submit(e, r, 1, &acc), BFD_ERR_INVALID_ARG);
+  assert_int_equal(bfdi_io_open_memory(e, f->path, NULL, 10, &mem), BFD_ERR_INVALID_ARG);
+  /* its slot is free again */
+  assert_int_equal(bfdi_io_open_memory(e, f->path, f->data, 100, &mem), BFD_OK);
+  bfdi_io_destroy(e);
+}
+
+static void test_memory_files(void **state) {
+  fixture *f = *state;
+  memory_file(f, BFDI_IO_PREAD, 0);
+  if (uring_available()) memory_file(f, BFDI_IO_URING, 0);
+  if (!direct_unsupported(f->path)) memory_file(f, BFDI_IO_PREAD, 1);
+}
+
+/* A whole file of `len` bytes in a mapping with room to the next 4096. */
+static uint8_t *whole_dst(uint64_t len) {
+  uint8_t *m = mmap(NULL, (len + 4095) / 4096 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  assert_true(m != MAP_FAILED);
+  return m;
+}
+
+static void read_whole(fixture *f, bfdi_io_kind kind, int direct) {
+  /* two files: the fixture's, and one of several 4 MiB pieces and a ragged tail */
+  const uint64_t big_len = (9u << 20) + 123;
+  char big[600];
+  snprintf(big, sizeof big, "%s/big.bin", f->dir);
+  uint8_t *want = malloc(big_len);
+  for (uint64_t i = 0; i < big_len; i++) want[i] = byte_at(i * 7 + 3);
+  assert_int_equal(tu_write(big, want, big_len), 0);
+  const char *paths[2] = {big, f->path};
+  uint64_t len[2] = {big_len, FILE_BYTES};
+  uint8_t *dst[2] = {whole_dst(len[0]), whole_dst(len[1])};
+  bfdi_io_opts o = {.kind = kind, .queue_depth = 4, .direct = direct, .retry_delay_us = 20};
+  assert_int_equal(bfdi_io_read_whole(&o, 2, paths, dst, len), BFD_OK);
+  assert_memory_equal(dst[0], want, big_len);
+  assert_memory_equal(dst[1], f->data, FILE_BYTES);
+
+  /* a read that keeps failing: the file and offset named, after the retries */
+  memset(dst[0], 0, big_len);
+  fault_kind = F_EIO_AT;
+  fault_at = (5u << 20) + 17;
+  bfdi_io_set_read_hook(fault_hook);
+  assert_int_equal(bfdi_io_read_whole(&o, 2, paths, dst, len), BFD_ERR_IO);
+  bfdi_io_set_read_hook(NULL);
+  assert_non_null(strstr(bfd_last_error(), big));
+  assert_non_null(strstr(bfd_last_error(), "after 3 retries"));
+
+  /* a file shorter than asked for, and one that is not there */
+  len[1] = FILE_BYTES + 10;
+  assert_int_equal(bfdi_io_read_whole(&o, 2, paths, dst, len), BFD_ERR_IO);
+  assert_non_null(strstr(bfd_last_error(), "ends before byte"));
+  assert_non_null(strstr(bfd_last_error(), f->path));
+  paths[1] = "/nonexistent/shard.h5";
+  assert_int_equal(bfdi_io_read_whole(&o, 2, paths, dst, len), BFD_ERR_IO);
+  assert_non_null(strstr(bfd_last_error(), "/nonexistent/shard.h5"));
+  munmap(dst[0], (len[0] + 4095) / 4096 * 4096);
+  munmap(dst[1], (FILE_BYTES + 4095) / 4096 * 4096);
+  free(want);
+}
+
+static void test_read_whole_files(void **state) {
+  fixture *f = *state;
+  read_whole(f, BFDI_IO_PREAD, 0);
+  if (uring_available()) read_whole(f, BFDI_IO_URING, 0);
+  if (!direct_unsupported(f->path)) read_whole(f, BFDI_IO_PREAD, 1);
+}
+
 /* ---- pool ---- */
 
 static int pins, unpins;
@@ -645,6 +770,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_registered_buffers, setup, teardown),
       cmocka_unit_test_setup_teardown(test_fallback_when_uring_forbidden, setup, teardown),
       cmocka_unit_test_setup_teardown(test_engine_kinds_and_arguments, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_memory_files, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_read_whole_files, setup, teardown),
       cmocka_unit_test(test_pool),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

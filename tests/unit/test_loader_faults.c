@@ -3,7 +3,8 @@
  * hook), corrupt records with on_corrupt: error (the message names shard,
  * record and byte offset) and with on_corrupt: skip (the counters, the
  * replacement sample, the same batches with 1 and 4 readers/workers and
- * after a resume), and the on_corrupt config errors. */
+ * after a resume), and the on_corrupt config errors; io.cache's reads at
+ * open, its failures and its memory_limit checks. */
 #include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -404,6 +406,104 @@ static void test_skip_deterministic(void **state) {
   free(ds);
 }
 
+/* ---- io.cache ---- */
+
+enum { CACHE_SHARDS = 4 };
+/* Reader threads call the hook at once. */
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static char cache_path[CACHE_SHARDS][4096];
+static uint64_t cache_got[CACHE_SHARDS]; /* bytes the hook saw read of each shard */
+static long cache_reads;
+static char cache_fail[4096];             /* reads of this file fail with EIO ("": none) */
+
+static void cache_hook(const char *path, uint64_t offset, uint8_t *buf, uint64_t len, int64_t *res) {
+  (void)offset, (void)buf, (void)len;
+  pthread_mutex_lock(&cache_mu);
+  cache_reads++;
+  for (int k = 0; k < CACHE_SHARDS; k++)
+    if (!strcmp(path, cache_path[k]) && *res > 0) cache_got[k] += (uint64_t)*res;
+  if (cache_fail[0] && !strcmp(path, cache_fail)) *res = -EIO;
+  pthread_mutex_unlock(&cache_mu);
+}
+
+static void cache_reset(void) {
+  cache_reads = 0;
+  memset(cache_got, 0, sizeof cache_got);
+}
+
+/* With io.cache, opening reads every shard whole, once, and an epoch then
+ * reads nothing (without it, the epoch's reads reach the kernel); a failing
+ * read while filling the cache fails the open, naming io.cache and the
+ * shard; shards that do not fit in memory_limit, alone or beside two
+ * batches, are refused naming io.cache and memory_limit. */
+static void test_io_cache(void **state) {
+  fx *f = *state;
+  char *ds = tl_pack_images(f->dir, "img", 40, 1, 128, 128, 0);
+  uint64_t size[CACHE_SHARDS], mapped = 0;
+  for (int k = 0; k < CACHE_SHARDS; k++) {
+    snprintf(cache_path[k], sizeof cache_path[k], "%s", shard_path(ds, (size_t)k));
+    struct stat st;
+    assert_int_equal(stat(cache_path[k], &st), 0);
+    size[k] = (uint64_t)st.st_size;
+    mapped += (size[k] + 4095) / 4096 * 4096;
+  }
+  cache_fail[0] = 0;
+  bfdi_io_set_read_hook(cache_hook);
+  for (int cached = 0; cached < 2; cached++) {
+    char *yaml = image_yaml(ds, cached ? "io: {cache: true, workers: 2}\n" : "io: {workers: 2}\n");
+    cache_reset();
+    bfd_loader *l = tl_open(yaml, f->dir, 0, 1);
+    for (int k = 0; k < CACHE_SHARDS; k++)
+      if (cached) assert_int_equal(cache_got[k], size[k]);
+    cache_reset();
+    size_t n;
+    int64_t *samples = epoch_samples(l, &n);
+    assert_int_equal(n, 40);
+    if (cached)
+      assert_int_equal(cache_reads, 0);
+    else
+      assert_true(cache_reads >= 40);
+    free(samples);
+    assert_int_equal(bfd_loader_close(l), BFD_OK);
+    free(yaml);
+  }
+
+  snprintf(cache_fail, sizeof cache_fail, "%s", cache_path[2]);
+  char *yaml = image_yaml(ds, "io: {cache: true}\n");
+  bfd_loader *l = NULL;
+  assert_int_equal(bfd_loader_open_string(yaml, f->dir, NULL, &l), BFD_ERR_IO);
+  assert_null(l);
+  assert_has(bfd_last_error(), "<config string>:8: io.cache");
+  assert_has(bfd_last_error(), strrchr(cache_path[2], '/') + 1);
+  assert_has(bfd_last_error(), "after 3 retries");
+  bfdi_io_set_read_hook(NULL);
+  cache_fail[0] = 0;
+  free(yaml);
+
+  yaml = image_yaml(ds, "io: {cache: true}\nmemory_limit: 1M\n");
+  assert_true(mapped > (1u << 20));
+  assert_int_equal(bfd_loader_open_string(yaml, f->dir, NULL, &l), BFD_ERR_INVALID_ARG);
+  assert_has(bfd_last_error(), "<config string>:8: io.cache");
+  assert_has(bfd_last_error(), "memory_limit");
+  assert_has(bfd_last_error(), "io.cache: false");
+  free(yaml);
+  /* room for the shards, not for two batches of 4 images beside them */
+  yaml = image_yaml(ds, "");
+  char *tight = tl_fmt("%sio: {cache: true}\nmemory_limit: %llu\n", yaml, (unsigned long long)(mapped + (64u << 10)));
+  assert_int_equal(bfd_loader_open_string(tight, f->dir, NULL, &l), BFD_ERR_INVALID_ARG);
+  assert_has(bfd_last_error(), "beside io.cache's");
+  assert_has(bfd_last_error(), "raise memory_limit");
+  free(tight);
+  free(yaml);
+
+  yaml = image_yaml(ds, "io: {cache: maybe}\n");
+  assert_int_equal(bfd_loader_open_string(yaml, f->dir, NULL, &l), BFD_ERR_FORMAT);
+  assert_has(bfd_last_error(), "<config string>:8");
+  assert_has(bfd_last_error(), "io.cache");
+  free(yaml);
+  free(ds);
+}
+
 /* ---- config ---- */
 
 static void test_config_errors(void **state) {
@@ -439,6 +539,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_skip_deflate, tu_dir_setup, tu_dir_teardown),
       cmocka_unit_test_setup_teardown(test_skip_seq_lengths, tu_dir_setup, tu_dir_teardown),
       cmocka_unit_test_setup_teardown(test_skip_deterministic, tu_dir_setup, tu_dir_teardown),
+      cmocka_unit_test_setup_teardown(test_io_cache, tu_dir_setup, tu_dir_teardown),
       cmocka_unit_test_setup_teardown(test_config_errors, tu_dir_setup, tu_dir_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

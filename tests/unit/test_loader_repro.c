@@ -1,7 +1,8 @@
 /* Batches are a pure function of (config, seed, epoch, step): the same
  * config twice gives the same bytes; so do 1 and 2 decode/ops workers, 1 and
  * 2 reader threads, and the CPU and CUDA backends (the CUDA path on the
- * emulator in test builds), and buffered and O_DIRECT reads. Resume: 2.5 epochs with the state saved at 1.3
+ * emulator in test builds), buffered and O_DIRECT reads, and shard files
+ * read from disk or held in memory (io.cache). Resume: 2.5 epochs with the state saved at 1.3
  * epochs, then a new loader loads it and every later batch matches byte for
  * byte. Elastic: a state saved with 2 ranks resumes with 3 and every sample
  * of the epoch is still consumed exactly once. */
@@ -142,6 +143,24 @@ static void test_direct_io(void **state) {
   compare(f, seq_yaml, "device: cpu", "device: cpu\nio: {direct: true}", 10);
   compare(f, img_yaml, "device: cpu", "device: cpu\nio: {direct: true, engine: pread}", 5);
   compare(f, vol_yaml, "device: cpu", "device: cpu\nio: {direct: true}", 3);
+}
+
+/* io.cache: shard files held in memory give the same batches as reading
+ * them: sequence windows from several shards, images, deflated volumes in
+ * staged mode, and with O_DIRECT where the file system has it. */
+static void test_io_cache(void **state) {
+  fx *f = *state;
+  compare(f, seq_yaml, "device: cpu", "device: cpu\nio: {cache: true, workers: 2}", 20);
+  compare(f, img_yaml, "device: cpu", "device: cpu\nio: {cache: true, engine: pread}", 8);
+  compare(f, vol_yaml, "device: cpu", "device: cpu\nio: {cache: true}", 4);
+  compare(f, big_vol_yaml, "device: cpu\nprefetch: 1", "device: cpu\nio: {cache: true, workers: 2}\nprefetch: 1", 3);
+  int fd = open(tu_path("%s/seq-00000.h5", seq_ds(f)), O_RDONLY | O_DIRECT);
+  if (fd < 0) {
+    print_message("SKIP test_io_cache with O_DIRECT: the file system refuses O_DIRECT\n");
+    return;
+  }
+  close(fd);
+  compare(f, seq_yaml, "device: cpu", "device: cpu\nio: {cache: true, direct: true}", 10);
 }
 
 static void test_cpu_equals_cuda(void **state) {
@@ -307,6 +326,7 @@ int main(void) {
       cmocka_unit_test(test_threads_do_not_matter),
       cmocka_unit_test(test_whole_batches_or_stages),
       cmocka_unit_test(test_direct_io),
+      cmocka_unit_test(test_io_cache),
       cmocka_unit_test(test_cpu_equals_cuda),
       cmocka_unit_test(test_resume_exact),
       cmocka_unit_test(test_elastic_resume),

@@ -1,7 +1,7 @@
 /* Restricted data: key files (forms, id, permissions), sealing bound to
  * shard, part and index, and end to end: a restricted pack loads to the
  * same batches as the open pack of the same input (sequence records and
- * windows, images raw and deflated, with labels), its shards hold no
+ * windows, images raw and deflated, with labels; also from io.cache), its shards hold no
  * plaintext, the loader refuses it without the key (naming the key id),
  * fails on a wrong key or an altered, swapped or transplanted record
  * (naming the record), verify works without the key and authenticates with
@@ -287,6 +287,27 @@ static void test_seq_round_trip(void **state) {
   free(fa);
   free(open);
   free(res);
+}
+
+/* io.cache holds a restricted shard's bytes as they are on disk: decrypted
+ * records come out the same as the open dataset's, windows of long
+ * records (several segments) included. */
+static void test_cached_round_trip(void **state) {
+  fx *f = *state;
+  seq_sets(f);
+  long_sets(f);
+  char *sec = tl_fmt("security: {key_file: %s}\nio: {cache: true}", f->key);
+  char *a = seq_yaml(f->seq, ", window: {length: 50, mode: random, max_n_frac: 0.1, max_attempts: 3}", "");
+  char *b = seq_yaml(f->seq_r, ", window: {length: 50, mode: random, max_n_frac: 0.1, max_attempts: 3}", sec);
+  assert_same(a, b);
+  free(a);
+  free(b);
+  a = long_yaml(f->lng, 3008, ", window: {length: 3000, mode: random}", "");
+  b = long_yaml(f->lng_r, 3008, ", window: {length: 3000, mode: random}", sec);
+  assert_same(a, b);
+  free(a);
+  free(b);
+  free(sec);
 }
 
 static void test_img_round_trip(void **state) {
@@ -690,6 +711,7 @@ int main(void) {
       cmocka_unit_test(test_key_files),
       cmocka_unit_test(test_seal_binding),
       cmocka_unit_test(test_seq_round_trip),
+      cmocka_unit_test(test_cached_round_trip),
       cmocka_unit_test(test_img_round_trip),
       cmocka_unit_test(test_no_key_and_wrong_key),
       cmocka_unit_test(test_tampering),
