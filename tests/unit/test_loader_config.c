@@ -104,7 +104,7 @@ static void test_syntax_and_keys(void **state) {
   expect(f, "datasets: [../seq]\nsequence: {tokenizer: dna}\nsampling:\n  order: global\n  windw: 4\n",
          BFD_ERR_FORMAT, ":5:", "sampling: unknown key 'windw'", "order, shard_window, drop_last", NULL);
   expect(f, "datasets: [../seq]\nsequence: {tokenizer: dna}\nio: {engine: auto, threads: 4}\n", BFD_ERR_FORMAT,
-         ":3:", "io: unknown key 'threads'", "engine, queue_depth, direct, readers, workers", NULL);
+         ":3:", "io: unknown key 'threads'", "engine, queue_depth, direct, cache, readers, workers", NULL);
   expect(f, "datasets: [{path: ../seq, wieght: 2}]\nsequence: {tokenizer: dna}\n", BFD_ERR_FORMAT, ":1:",
          "datasets[0]: unknown key 'wieght'", "path, weight", NULL);
   expect(f, "datasets: [../seq]\nbatch_size: 4\nbatch_size: 8\n", BFD_ERR_FORMAT, ":3:", "'batch_size' is given twice",
