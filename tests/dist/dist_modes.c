@@ -9,7 +9,9 @@
  *                  masks, crops and flips; with an owner map that leaves two
  *                  ranks nothing to read, and the same with io.cache, where
  *                  each rank reads its own shards whole once and nothing
- *                  else); an exchange epoch and a broadcast
+ *                  else); broadcast with io.cache gives broadcast's batches,
+ *                  its leaders reading each shard once and its members
+ *                  nothing; an exchange epoch and a broadcast
  *                  epoch hold every sample exactly once plus the stated
  *                  padding; broadcast group members get identical batches,
  *                  positions and states, groups get disjoint samples; a group size that does not
@@ -379,7 +381,27 @@ static void test_modes(const char *dir) {
       }
   }
   exactly_once(&a, 2, seq_samples());
+  /* with io.cache: the same batches; a group's leader reads every shard
+   * whole once, its member nothing */
+  char *y_bcc = seq_yaml_io(seq, "workers: 1, cache: true", "mode: broadcast, group_size: 2, timeout: 60");
+  memset(shard_read, 0, sizeof shard_read);
+  other_reads = 0;
+  bfdi_io_set_read_hook(count_shard_reads);
+  run_epoch(y_bcc, &b);
+  bfdi_io_set_read_hook(NULL);
+  same_bytes(&a, &b);
+  DT_CHECK(other_reads == 0);
+  for (int k = 0; k < (RECORDS + 3) / 4; k++) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/seq-%05d.h5", seq, k);
+    struct stat st;
+    DT_CHECK(stat(path, &st) == 0);
+    DT_CHECK(shard_read[k] == (R % 2 == 0 ? (uint64_t)st.st_size : 0));
+  }
+  passed("broadcast with io.cache = broadcast, byte for byte; leaders read each shard once, members nothing");
   free_epoch(&a);
+  free_epoch(&b);
+  free(y_bcc);
   free(hashes);
   /* mid-epoch, every rank is at the same position with the same state */
   bfd_loader *bl;

@@ -10,7 +10,8 @@
 #   modes         mpirun -np 4: the loader in exchange and broadcast modes
 #                 (dist_modes.c): exchange = shard byte for byte (also with
 #                 io.cache, each rank holding only its own shards), every sample
-#                 once, broadcast groups identical and disjoint; elastic
+#                 once, broadcast groups identical and disjoint (with io.cache
+#                 too, members holding nothing); elastic
 #                 resume from 4 ranks (mpirun -np 4) to 2 (mpirun -np 2)
 #   failure       mpirun -np 4 where rank 1 aborts, exits, is killed or hangs,
 #                 and through the loader in exchange mode, where rank 1's
@@ -120,7 +121,7 @@ modes_case() {
     bad "loader, $name" "exit $rc"
   fi
 }
-modes_case modes "$NP" 7
+modes_case modes "$NP" 8
 modes_case save "$NP" 1
 modes_case resume 2 1
 
