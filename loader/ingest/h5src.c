@@ -137,6 +137,26 @@ static bfd_status check_filters(bfdi_h5src *s) {
   return st;
 }
 
+/* HDF5 reads a chunk into a buffer of the size the chunk index gives before
+ * it finds the file too short for it, so a damaged index asks for gigabytes:
+ * storage beyond what the file holds is refused first (data in external
+ * files aside). */
+static bfd_status check_storage(const bfdi_h5src *s) {
+  hid_t dcpl = H5Dget_create_plist(s->dset);
+  if (dcpl < 0) return bfdi_h5_fail("%s: dataset %s: cannot read its creation properties", s->path, s->dataset);
+  int external = H5Pget_external_count(dcpl);
+  H5Pclose(dcpl);
+  if (external < 0) return bfdi_h5_fail("%s: dataset %s: cannot list its external files", s->path, s->dataset);
+  if (external > 0) return BFD_OK;
+  hsize_t stored = H5Dget_storage_size(s->dset);
+  if (stored > s->file_size)
+    return bfdi_fail(BFD_ERR_FORMAT, "%s: dataset %s claims %llu bytes of storage, more than the %llu-byte file "
+                     "holds; the file is truncated or corrupt, re-export it", s->path, s->dataset,
+                     (unsigned long long)stored, (unsigned long long)s->file_size);
+  H5Eclear2(H5E_DEFAULT);
+  return BFD_OK;
+}
+
 static bfd_status open_locked(bfdi_h5src *s) {
   htri_t is = H5Fis_hdf5(s->path);
   if (is <= 0) {
@@ -186,6 +206,7 @@ static bfd_status open_locked(bfdi_h5src *s) {
     return bfdi_fail(BFD_ERR_UNSUPPORTED, "%s: dataset %s has type %s, which is not supported; store it as uint8, "
                      "uint16, int16, int32, uint32, int64 or float32", s->path, s->dataset, tname);
   BFD_TRY(check_filters(s));
+  BFD_TRY(check_storage(s));
 
   hsize_t rem[4];
   int r = 0;

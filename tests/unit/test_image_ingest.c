@@ -932,6 +932,50 @@ static void t_h5_rank5_u16(void **state) {
   bfdi_h5src_close(s);
 }
 
+/* A chunk index that claims more bytes than the file holds (damaged, or
+ * fuzzed: tests/fuzz/regress/shard/oom-4gib-chunk-claim) is an error naming
+ * the dataset at open, before HDF5 would allocate the claimed size to read
+ * the chunk. The file's one chunk is listed in a version 1 B-tree, whose
+ * key is its stored size (4 bytes), filter mask (4) and offset (8 per axis
+ * and one more), followed by its address: the size is raised to 2^32 - 1. */
+static void t_h5_chunk_claim(void **state) {
+  (void)state;
+  char p[512];
+  const hsize_t dims[3] = {2, 8, 8};
+  uint16_t v[128];
+  for (int i = 0; i < 128; i++) v[i] = (uint16_t)(i * 7);
+  hid_t dcpl = chunked_deflate(3, dims);
+  write_h5(tpath(p, sizeof p, "claim.h5"), "/images", 3, dims, H5T_STD_U16LE, H5T_NATIVE_UINT16, v, dcpl);
+  H5Pclose(dcpl);
+  hid_t f = H5Fopen(p, H5F_ACC_RDONLY, H5P_DEFAULT), d = H5Dopen2(f, "/images", H5P_DEFAULT);
+  const hsize_t origin[3] = {0, 0, 0};
+  unsigned mask;
+  haddr_t addr;
+  hsize_t size;
+  assert_true(H5Dget_chunk_info_by_coord(d, origin, &mask, &addr, &size) >= 0);
+  H5Dclose(d);
+  H5Fclose(f);
+  uint8_t key[4 + 4 + 4 * 8 + 8] = {0};
+  const uint32_t size32 = (uint32_t)size;
+  const uint64_t addr64 = (uint64_t)addr;
+  memcpy(key, &size32, 4);
+  memcpy(key + 4, &mask, 4);
+  memcpy(key + 40, &addr64, 8);
+  size_t n;
+  uint8_t *bytes = tu_read(p, &n);
+  assert_non_null(bytes);
+  uint8_t *found = memmem(bytes, n, key, sizeof key);
+  assert_non_null(found);
+  const uint32_t huge = UINT32_MAX;
+  memcpy(found, &huge, 4);
+  write_file(p, bytes, n);
+  free(bytes);
+  bfdi_h5src *s = NULL;
+  expect_error(bfdi_h5src_open(p, "/images", 0, &s), BFD_ERR_FORMAT, "claim.h5",
+               "/images claims 4294967295 bytes of storage");
+  assert_null(s);
+}
+
 static void t_h5_errors(void **state) {
   (void)state;
   char p[512];
@@ -1011,6 +1055,7 @@ int main(void) {
       cmocka_unit_test(t_h5_axis1_chunked_f32),
       cmocka_unit_test(t_h5_rank5_u16),
       cmocka_unit_test(t_h5_errors),
+      cmocka_unit_test(t_h5_chunk_claim),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
