@@ -307,6 +307,33 @@ static void count_shard_reads(const char *path, uint64_t offset, uint8_t *buf, u
   pthread_mutex_unlock(&reads_mu);
 }
 
+/* Runs yaml's epoch into *e through the read hook: this rank read each
+ * shard k of seq for which reads(k) holds whole, once (its size in bytes),
+ * and nothing else. */
+static void run_epoch_reads(const char *seq, const char *yaml, epoch *e, int (*reads)(int k)) {
+  memset(shard_read, 0, sizeof shard_read);
+  other_reads = 0;
+  bfdi_io_set_read_hook(count_shard_reads);
+  run_epoch(yaml, e);
+  bfdi_io_set_read_hook(NULL);
+  DT_CHECK(other_reads == 0);
+  for (int k = 0; k < (RECORDS + 3) / 4; k++) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/seq-%05d.h5", seq, k);
+    struct stat st;
+    DT_CHECK(stat(path, &st) == 0);
+    DT_CHECK(shard_read[k] == (reads(k) ? (uint64_t)st.st_size : 0));
+  }
+}
+
+/* The owner map of test_modes: shard k to rank k mod 2. */
+static int owns_shard(int k) { return R < 2 && (uint32_t)k % 2 == R; }
+/* Broadcast groups of 2: their leaders read. */
+static int leads_group(int k) {
+  (void)k;
+  return R % 2 == 0;
+}
+
 static void test_modes(const char *dir) {
   char *seq = pack_sequences(dir), *img = pack_images(dir);
   char *y_shard = seq_yaml(seq, "mode: shard"), *y_ex = seq_yaml(seq, "mode: exchange, timeout: 60");
@@ -338,20 +365,8 @@ static void test_modes(const char *dir) {
   /* the same with io.cache: each rank reads its own shards whole, once (at
    * open), and nothing else */
   y_map = seq_yaml_io(seq, "workers: 1, cache: true", dmap);
-  memset(shard_read, 0, sizeof shard_read);
-  other_reads = 0;
-  bfdi_io_set_read_hook(count_shard_reads);
-  run_epoch(y_map, &b);
-  bfdi_io_set_read_hook(NULL);
+  run_epoch_reads(seq, y_map, &b, owns_shard);
   same_bytes(&a, &b);
-  DT_CHECK(other_reads == 0);
-  for (int k = 0; k < (RECORDS + 3) / 4; k++) {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/seq-%05d.h5", seq, k);
-    struct stat st;
-    DT_CHECK(stat(path, &st) == 0);
-    DT_CHECK(shard_read[k] == (R < 2 && (uint32_t)k % 2 == R ? (uint64_t)st.st_size : 0));
-  }
   passed("exchange with an owner map and io.cache = shard, byte for byte; each rank read its own shards once");
   free_epoch(&a);
   free_epoch(&b);
@@ -384,20 +399,8 @@ static void test_modes(const char *dir) {
   /* with io.cache: the same batches; a group's leader reads every shard
    * whole once, its member nothing */
   char *y_bcc = seq_yaml_io(seq, "workers: 1, cache: true", "mode: broadcast, group_size: 2, timeout: 60");
-  memset(shard_read, 0, sizeof shard_read);
-  other_reads = 0;
-  bfdi_io_set_read_hook(count_shard_reads);
-  run_epoch(y_bcc, &b);
-  bfdi_io_set_read_hook(NULL);
+  run_epoch_reads(seq, y_bcc, &b, leads_group);
   same_bytes(&a, &b);
-  DT_CHECK(other_reads == 0);
-  for (int k = 0; k < (RECORDS + 3) / 4; k++) {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/seq-%05d.h5", seq, k);
-    struct stat st;
-    DT_CHECK(stat(path, &st) == 0);
-    DT_CHECK(shard_read[k] == (R % 2 == 0 ? (uint64_t)st.st_size : 0));
-  }
   passed("broadcast with io.cache = broadcast, byte for byte; leaders read each shard once, members nothing");
   free_epoch(&a);
   free_epoch(&b);
