@@ -8,8 +8,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 
 #include "io/whole.h"
 #include "pipeline/dist.h"
@@ -25,18 +23,14 @@ bfd_status bfdi_cache_measure(bfdi_pipe *p) {
   p->cache = calloc(n ? n : 1, sizeof *p->cache);
   p->cache_len = calloc(n ? n : 1, sizeof *p->cache_len);
   if (!p->cache || !p->cache_len) return bfdi_fail(BFD_ERR_NOMEM, "out of memory");
+  /* An extent table reads one file, its shard (extents.c refuses data in
+   * external files), and knows that file's size from its open. */
   for (size_t d = 0; d < src->n_ds; d++)
     for (size_t k = 0; k < src->ds[d].n_shards; k++) {
       if (!bfdi_dist_reads_shard(p, d, k)) continue;
       const bfdi_src_shard *sh = &src->ds[d].shards[k];
-      for (uint32_t f = 0; f < sh->x->n_files; f++) {
-        const char *path = src->files[sh->file_base + f];
-        struct stat st;
-        if (stat(path, &st) != 0)
-          return bfdi_fail_errno(errno, "%s:%lu: io.cache: %s", p->job.file, p->job.line_cache, path);
-        p->cache_len[sh->file_base + f] = (uint64_t)st.st_size;
-        p->cache_bytes += mapped((uint64_t)st.st_size);
-      }
+      p->cache_len[sh->file_base] = sh->x->file_size;
+      p->cache_bytes += mapped(sh->x->file_size);
     }
   if (p->cache_bytes >= p->job.memory_limit)
     return bfdi_fail(BFD_ERR_INVALID_ARG, "%s:%lu: io.cache: the shard files this rank reads take %.1f MiB, as much "
@@ -55,8 +49,8 @@ bfd_status bfdi_cache_load(bfdi_pipe *p) {
   size_t m = 0;
   for (uint32_t i = 0; i < n && st == BFD_OK; i++) {
     if (!p->cache_len[i]) continue;
-    void *a = mmap(NULL, mapped(p->cache_len[i]), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (a == MAP_FAILED) {
+    uint8_t *a = bfdi_host_map(mapped(p->cache_len[i]));
+    if (!a) {
       st = bfdi_fail_errno(errno, "%s:%lu: io.cache: cannot map %.1f MiB for %s", p->job.file, p->job.line_cache,
                            mib(p->cache_len[i]), p->src->files[i]);
       break;
@@ -83,7 +77,7 @@ bfd_status bfdi_cache_load(bfdi_pipe *p) {
 void bfdi_cache_free(bfdi_pipe *p) {
   if (p->cache)
     for (uint32_t i = 0; i < p->src->n_files; i++)
-      if (p->cache[i]) munmap(p->cache[i], mapped(p->cache_len[i]));
+      bfdi_host_unmap(p->cache[i], mapped(p->cache_len[i]));
   free(p->cache);
   free(p->cache_len);
   p->cache = NULL;

@@ -275,6 +275,10 @@ void bfdi_skip_fini(bfdi_worker *w);
  * allocates the slots (slots.c). */
 bfd_status bfdi_slots_create(bfdi_pipe *p);
 void bfdi_slots_free(bfdi_pipe *p);
+/* Zeroed host memory of its own pages (slots.c): n bytes, NULL when n is
+ * 0 or the mapping fails (errno says why); unmap takes NULL. */
+void *bfdi_host_map(size_t n);
+void bfdi_host_unmap(void *m, size_t n);
 
 /* io.cache (cache.c). measure sizes this rank's shard files (before the
  * slots, which memory_limit holds together with them); load reads them

@@ -222,13 +222,13 @@ static misc_layout misc_of(const bfdi_pipe *p) {
   return m;
 }
 
-static void *map(size_t n) {
+void *bfdi_host_map(size_t n) {
   if (!n) return NULL;
   void *m = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   return m == MAP_FAILED ? NULL : m;
 }
 
-static void unmap(void *m, size_t n) {
+void bfdi_host_unmap(void *m, size_t n) {
   if (m) munmap(m, n);
 }
 
@@ -275,7 +275,7 @@ static bfd_status alloc_slot(bfdi_pipe *p, bfdi_slot *s) {
       BFD_TRY(bfdi_secure_alloc(h.size[i], "a batch buffer of restricted data", h.ptr[i]));
       continue;
     }
-    *h.ptr[i] = map(h.size[i]);
+    *h.ptr[i] = bfdi_host_map(h.size[i]);
     if (h.size[i] && !*h.ptr[i])
       return bfdi_fail(BFD_ERR_NOMEM, "cannot map %zu bytes for a batch buffer (memory_limit %llu)", h.size[i],
                        (unsigned long long)p->job.memory_limit);
@@ -339,7 +339,7 @@ static void free_slot(bfdi_pipe *p, bfdi_slot *s) {
 #endif
   for (int i = 0; i < h.n; i++) {
     if (locked(p, &h, i)) bfdi_secure_free(*h.ptr[i], h.size[i]);
-    else unmap(*h.ptr[i], h.size[i]);
+    else bfdi_host_unmap(*h.ptr[i], h.size[i]);
   }
   if (s->plans)
     for (size_t j = 0; j < p->cap_rd; j++) bfdi_readplan_free(&s->plans[j]);
